@@ -1,0 +1,510 @@
+"""The one ``llm`` event recorder shared by every provider wrapper and the LangChain handler.
+
+A wrapper translates provider objects; everything else happens here, once:
+
+* which agent / session / version / person / properties a call belongs to (explicit ``voker_*``
+  arguments, then the current :func:`voker_core.context`), with a ``TypeError`` naming what is
+  missing *before* any request is made;
+* timing (``started_at``, ``latency_ms``, ``time_to_first_token_ms``);
+* the single usage rule of the design (``input_tokens`` counts cached tokens too; cache and
+  reasoning counts are subsets);
+* errors, ``capture_content``, the user's properties, and emission through the client.
+
+Typical use by a wrapper (the sync and async paths differ only by the ``await``)::
+
+    call = LLMCall.begin(api="openai-chat-completions", provider="openai",
+                         kwargs=kwargs, voker_client=self._voker_client)
+    call.resolve_person()            # or: await call.aresolve_person()
+    try:
+        response = create(**call.provider_kwargs)
+    except BaseException as exc:
+        call.fail(exc)
+        raise
+    call.succeed(output=response, model=response.model, usage=Usage.from_counts(...))
+
+Every method after :meth:`LLMCall.begin` runs under a guard: a bug here is logged on the
+``voker`` logger and never reaches the caller or replaces the provider's result.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any, TypeVar, cast
+
+from voker_core._snapshot import snapshot
+from voker_core.context import current_context
+
+if TYPE_CHECKING:
+    from voker_core.client import VokerClient
+
+__all__ = [
+    "VOKER_KWARGS",
+    "Associations",
+    "LLMCall",
+    "Usage",
+    "error_info",
+    "guarded",
+    "resolve_associations",
+    "split_voker_kwargs",
+]
+
+logger = logging.getLogger("voker")
+
+# Keywords every wrapped call accepts; removed before the provider is called.
+VOKER_KWARGS = frozenset(
+    {"voker_agent", "voker_session", "voker_agent_version", "voker_person", "voker_properties"}
+)
+
+R = TypeVar("R")
+
+
+def guarded(func: Callable[..., R]) -> Callable[..., R | None]:
+    """Run recording code so that its failures are logged, never raised into the caller."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> R | None:
+        try:
+            return func(*args, **kwargs)
+        except Exception:
+            logger.warning("voker: failed to record an LLM call (ignored)", exc_info=True)
+            return None
+
+    return wrapper
+
+
+def split_voker_kwargs(kwargs: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Split a call's keyword arguments into ``(provider_kwargs, voker_kwargs)``.
+
+    Returns new dicts: the caller's mapping is never modified.
+    """
+    provider: dict[str, Any] = {}
+    voker: dict[str, Any] = {}
+    for key, value in kwargs.items():
+        (voker if key in VOKER_KWARGS else provider)[key] = value
+    return provider, voker
+
+
+def _check_optional_str(value: Any, name: str) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be a string, got {type(value).__name__}")
+    if not value.strip():
+        raise ValueError(f"{name} must not be empty")
+    return value
+
+
+@dataclass
+class Associations:
+    """Who and what one recorded call belongs to."""
+
+    session: str
+    agent: str | None
+    agent_version: str | None
+    properties: dict[str, Any]
+    client: VokerClient | None
+    _person: Any = None  # a str, or a VokerContext whose lazy person is resolved on demand
+    _person_resolved: bool = False
+
+    def resolve_person(self) -> str | None:
+        if not self._person_resolved:
+            source = self._person
+            self._person = source.resolve_person() if hasattr(source, "resolve_person") else source
+            self._person_resolved = True
+        return cast("str | None", self._person)
+
+    async def aresolve_person(self) -> str | None:
+        if not self._person_resolved:
+            source = self._person
+            if hasattr(source, "aresolve_person"):
+                self._person = await source.aresolve_person()
+            self._person_resolved = True
+        return cast("str | None", self._person)
+
+
+def resolve_associations(
+    *,
+    session: str | None = None,
+    agent: str | None = None,
+    agent_version: str | None = None,
+    person: str | None = None,
+    properties: Mapping[str, Any] | None = None,
+    client: VokerClient | None = None,
+    require_agent: bool = True,
+    argument_prefix: str = "voker_",
+) -> Associations:
+    """Combine explicit values with the current context (explicit wins).
+
+    Raises ``TypeError`` naming the missing argument when no session (or, with
+    ``require_agent``, no agent) is found either way.
+    """
+    ctx = current_context()
+    session = _check_optional_str(session, f"{argument_prefix}session") or ctx.session
+    agent = _check_optional_str(agent, f"{argument_prefix}agent") or ctx.agent
+    if session is None:
+        raise TypeError(
+            f"missing {argument_prefix}session: pass {argument_prefix}session=... or call inside "
+            "voker_core.context(session=...) (the Django/Flask integrations set it per request)"
+        )
+    if agent is None and require_agent:
+        raise TypeError(
+            f"missing {argument_prefix}agent: pass {argument_prefix}agent=... or call inside "
+            "voker_core.context(agent=...)"
+        )
+    version = _check_optional_str(agent_version, f"{argument_prefix}agent_version")
+    if version is None and (agent is None or agent == ctx.agent):
+        # A context's version belongs to the context's agent, not to an explicitly named one.
+        version = ctx.agent_version
+    if properties is not None and not isinstance(properties, Mapping):
+        raise TypeError(
+            f"{argument_prefix}properties must be a dict, got {type(properties).__name__}"
+        )
+    merged = {**ctx.properties, **(properties or {})}
+    explicit_person = _check_optional_str(person, f"{argument_prefix}person")
+    return Associations(
+        session=session,
+        agent=agent,
+        agent_version=version,
+        properties=merged,
+        client=client if client is not None else ctx.client,
+        _person=explicit_person if explicit_person is not None else ctx,
+        _person_resolved=explicit_person is not None or not ctx.has_person,
+    )
+
+
+def _count(value: Any) -> int | None:
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+@dataclass(frozen=True)
+class Usage:
+    """Token usage normalised by one rule for every provider.
+
+    ``input_tokens`` counts *all* input tokens, cached ones included; ``cache_read_input_tokens``
+    and ``cache_creation_input_tokens`` are subsets of it; ``reasoning_tokens`` is a subset of
+    ``output_tokens``. Counts a provider does not report are ``None``.
+    """
+
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    total_tokens: int | None = None
+    cache_read_input_tokens: int | None = None
+    cache_creation_input_tokens: int | None = None
+    reasoning_tokens: int | None = None
+
+    @classmethod
+    def from_counts(
+        cls,
+        *,
+        input_tokens: Any = None,
+        output_tokens: Any = None,
+        total_tokens: Any = None,
+        cache_read_input_tokens: Any = None,
+        cache_creation_input_tokens: Any = None,
+        reasoning_tokens: Any = None,
+        input_excludes_cache: bool = False,
+    ) -> Usage:
+        """Build from a provider's counts.
+
+        Pass ``input_excludes_cache=True`` for providers (Anthropic) whose input count leaves
+        out cached tokens: the cache counts are then added into ``input_tokens``.
+        """
+        inp = _count(input_tokens)
+        out = _count(output_tokens)
+        read = _count(cache_read_input_tokens)
+        creation = _count(cache_creation_input_tokens)
+        if input_excludes_cache and inp is not None:
+            inp += (read or 0) + (creation or 0)
+        total = _count(total_tokens)
+        if input_excludes_cache or total is None:
+            total = inp + out if inp is not None and out is not None else total
+        return cls(
+            input_tokens=inp,
+            output_tokens=out,
+            total_tokens=total,
+            cache_read_input_tokens=read,
+            cache_creation_input_tokens=creation,
+            reasoning_tokens=_count(reasoning_tokens),
+        )
+
+    def as_dict(self) -> dict[str, int | None]:
+        return {
+            "input_tokens": self.input_tokens,
+            "output_tokens": self.output_tokens,
+            "total_tokens": self.total_tokens,
+            "cache_read_input_tokens": self.cache_read_input_tokens,
+            "cache_creation_input_tokens": self.cache_creation_input_tokens,
+            "reasoning_tokens": self.reasoning_tokens,
+        }
+
+
+def error_info(exc: BaseException) -> dict[str, Any]:
+    """The ``error`` property of a failed call: ``{type, message, status_code}``."""
+    status = getattr(exc, "status_code", None)
+    if status is None:
+        status = getattr(exc, "code", None)  # google-genai's APIError
+    if not isinstance(status, int) or isinstance(status, bool):
+        status = None
+    try:
+        message = str(exc)
+    except Exception:
+        message = repr(exc)
+    return {"type": type(exc).__name__, "message": message, "status_code": status}
+
+
+def _default_client() -> VokerClient:
+    from voker_core.client import get_client
+
+    return get_client()
+
+
+class LLMCall:
+    """One LLM call being recorded. Records exactly one event, whichever way the call ends."""
+
+    __slots__ = (
+        "_done",
+        "_first_token_at",
+        "_lock",
+        "_started",
+        "api",
+        "assoc",
+        "inputs",
+        "provider",
+        "provider_kwargs",
+        "requested_model",
+        "started_at",
+        "stream",
+    )
+
+    def __init__(
+        self,
+        *,
+        api: str,
+        provider: str,
+        assoc: Associations,
+        inputs: Any,
+        stream: bool = False,
+        requested_model: str | None = None,
+        provider_kwargs: dict[str, Any] | None = None,
+    ) -> None:
+        self.api = api
+        self.provider = provider
+        self.assoc = assoc
+        self.inputs = inputs
+        self.stream = stream
+        self.requested_model = requested_model
+        self.provider_kwargs = provider_kwargs if provider_kwargs is not None else {}
+        self.started_at = datetime.now(timezone.utc)
+        self._started = time.perf_counter()
+        self._first_token_at: float | None = None
+        self._done = False
+        self._lock = threading.Lock()
+
+    @classmethod
+    def begin(
+        cls,
+        *,
+        api: str,
+        provider: str,
+        kwargs: Mapping[str, Any],
+        voker_client: VokerClient | None = None,
+        stream: bool | None = None,
+        inputs: Any = None,
+        defaults: Mapping[str, Any] | None = None,
+    ) -> LLMCall:
+        """Start recording a wrapped provider call made with ``kwargs``.
+
+        ``defaults`` supplies ``voker_*`` values (e.g. a Gemini chat's) that the call's own
+        keywords override. Raises ``TypeError`` when agent or session cannot be found.
+        ``provider_kwargs`` on the result is what to hand to the provider.
+        """
+        provider_kwargs, voker = split_voker_kwargs(kwargs)
+        if defaults:
+            voker = {
+                **{k: v for k, v in defaults.items() if v is not None},
+                **{k: v for k, v in voker.items() if v is not None},
+            }
+        assoc = resolve_associations(
+            session=voker.get("voker_session"),
+            agent=voker.get("voker_agent"),
+            agent_version=voker.get("voker_agent_version"),
+            person=voker.get("voker_person"),
+            properties=voker.get("voker_properties"),
+            client=voker_client,
+        )
+        model = provider_kwargs.get("model")
+        return cls(
+            api=api,
+            provider=provider,
+            assoc=assoc,
+            inputs=snapshot(provider_kwargs) if inputs is None else snapshot(inputs),
+            stream=bool(provider_kwargs.get("stream")) if stream is None else stream,
+            requested_model=model if isinstance(model, str) else None,
+            provider_kwargs=provider_kwargs,
+        )
+
+    # -- associations ------------------------------------------------------------------------
+
+    def resolve_person(self) -> None:
+        """Resolve a lazy person from the context (sync code)."""
+        try:
+            self.assoc.resolve_person()
+        except Exception:
+            logger.warning(
+                "voker: resolving the person failed; recording without one", exc_info=True
+            )
+            self.assoc._person, self.assoc._person_resolved = None, True
+
+    async def aresolve_person(self) -> None:
+        """Resolve a lazy person from the context without blocking the event loop."""
+        try:
+            await self.assoc.aresolve_person()
+        except Exception:
+            logger.warning(
+                "voker: resolving the person failed; recording without one", exc_info=True
+            )
+            self.assoc._person, self.assoc._person_resolved = None, True
+
+    # -- timing --------------------------------------------------------------------------------
+
+    def mark_first_token(self) -> None:
+        """Note the arrival of the first streamed token (later calls are ignored)."""
+        if self._first_token_at is None:
+            self._first_token_at = time.perf_counter()
+
+    @property
+    def done(self) -> bool:
+        return self._done
+
+    # -- ending --------------------------------------------------------------------------------
+
+    def succeed(
+        self,
+        *,
+        output: Any,
+        model: str | None = None,
+        usage: Usage | None = None,
+        finish_reason: str | None = None,
+        extra: Mapping[str, Any] | None = None,
+    ) -> None:
+        """The call returned (or a stream ended, was closed or was abandoned)."""
+        self._finish(
+            output=output,
+            model=model,
+            usage=usage,
+            finish_reason=finish_reason,
+            error=None,
+            extra=extra,
+        )
+
+    def fail(
+        self,
+        exc: BaseException,
+        *,
+        output: Any = None,
+        model: str | None = None,
+        usage: Usage | None = None,
+        extra: Mapping[str, Any] | None = None,
+    ) -> None:
+        """The call raised ``exc``. The event is still sent; the caller re-raises ``exc``."""
+        self._finish(
+            output=output, model=model, usage=usage, finish_reason=None, error=exc, extra=extra
+        )
+
+    def _finish(
+        self,
+        *,
+        output: Any,
+        model: str | None,
+        usage: Usage | None,
+        finish_reason: str | None,
+        error: BaseException | None,
+        extra: Mapping[str, Any] | None,
+    ) -> None:
+        ended = time.perf_counter()
+        with self._lock:
+            if self._done:
+                return
+            self._done = True
+        try:
+            self._emit(ended, output, model, usage, finish_reason, error, extra)
+        except Exception:
+            logger.warning("voker: failed to record an LLM call (ignored)", exc_info=True)
+
+    def properties(
+        self,
+        ended: float,
+        output: Any,
+        model: str | None,
+        usage: Usage | None,
+        finish_reason: str | None,
+        error: BaseException | None,
+        extra: Mapping[str, Any] | None,
+        capture_content: bool,
+    ) -> dict[str, Any]:
+        """The event's properties (user properties first; the recorder's keys win)."""
+        props: dict[str, Any] = dict(self.assoc.properties)
+        props.update(
+            api=self.api,
+            provider=self.provider,
+            model=model or self.requested_model,
+        )
+        if capture_content:
+            props["inputs"] = self.inputs
+            props["output"] = output
+        props["stream"] = self.stream
+        props["started_at"] = self.started_at.isoformat().replace("+00:00", "Z")
+        props["latency_ms"] = round((ended - self._started) * 1000.0, 3)
+        if self.stream:
+            props["time_to_first_token_ms"] = (
+                round((self._first_token_at - self._started) * 1000.0, 3)
+                if self._first_token_at is not None
+                else None
+            )
+        props["usage"] = usage.as_dict() if usage is not None else None
+        props["finish_reason"] = finish_reason
+        props["error"] = error_info(error) if error is not None else None
+        if extra:
+            props.update(extra)
+        return props
+
+    def _emit(
+        self,
+        ended: float,
+        output: Any,
+        model: str | None,
+        usage: Usage | None,
+        finish_reason: str | None,
+        error: BaseException | None,
+        extra: Mapping[str, Any] | None,
+    ) -> None:
+        client = self.assoc.client if self.assoc.client is not None else _default_client()
+        props = self.properties(
+            ended,
+            output,
+            model,
+            usage,
+            finish_reason,
+            error,
+            extra,
+            capture_content=client.capture_content,
+        )
+        client.events.create(
+            event_name="llm",
+            properties=props,
+            session=self.assoc.session,
+            agent=self.assoc.agent,
+            agent_version=self.assoc.agent_version,
+            person=self.assoc.resolve_person(),
+        )

@@ -1,0 +1,132 @@
+"""The fingerprint payload: what kind of process is sending events.
+
+Built once per process by the delivery worker (never on the caller's thread). Git facts are
+read from ``.git`` files directly when possible and otherwise from ``git`` with a short
+timeout; every failure is ignored, so building the payload never blocks for long or raises.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import logging
+import os
+import platform
+import subprocess
+from pathlib import Path
+from typing import Any
+
+from voker_core._version import __version__
+
+__all__ = ["fingerprint_payload"]
+
+logger = logging.getLogger("voker")
+
+_SDK_DISTRIBUTIONS = {
+    "openai_sdk_version": "openai",
+    "anthropic_sdk_version": "anthropic",
+    "gemini_sdk_version": "google-genai",
+}
+
+GIT_TIMEOUT = 0.5
+
+
+def _version_of(distribution: str) -> str | None:
+    try:
+        return importlib.metadata.version(distribution)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+    except Exception:  # a broken installation must not stop delivery
+        return None
+
+
+def _all_packages() -> dict[str, str]:
+    packages: dict[str, str] = {}
+    try:
+        for dist in importlib.metadata.distributions():
+            name = dist.metadata["Name"] if dist.metadata else None
+            if name:
+                packages[str(name)] = str(dist.version)
+    except Exception:
+        logger.debug("voker: could not list installed packages", exc_info=True)
+    return dict(sorted(packages.items()))
+
+
+def _find_git_dir(start: Path) -> Path | None:
+    for directory in (start, *start.parents):
+        candidate = directory / ".git"
+        if candidate.is_dir():
+            return candidate
+        if candidate.is_file():  # worktrees and submodules: "gitdir: <path>"
+            text = candidate.read_text(encoding="utf-8", errors="replace").strip()
+            if text.startswith("gitdir:"):
+                return (directory / text[len("gitdir:") :].strip()).resolve()
+    return None
+
+
+def _git(args: list[str], cwd: Path) -> str | None:
+    try:
+        result = subprocess.run(
+            ["git", *args],
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            timeout=GIT_TIMEOUT,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    out = result.stdout.strip()
+    return out if result.returncode == 0 and out else None
+
+
+def _git_facts(cwd: Path) -> dict[str, str]:
+    git_dir = _find_git_dir(cwd)
+    if git_dir is None:
+        return {}
+    facts: dict[str, str] = {}
+    try:
+        head = (git_dir / "HEAD").read_text(encoding="utf-8").strip()
+    except OSError:
+        return {}
+    commit: str | None = None
+    if head.startswith("ref:"):
+        ref = head[4:].strip()
+        if ref.startswith("refs/heads/"):
+            facts["git_branch"] = ref[len("refs/heads/") :]
+        ref_file = git_dir / ref
+        if ref_file.is_file():
+            commit = ref_file.read_text(encoding="utf-8").strip()
+    elif head:
+        commit = head
+    # Packed refs, the remote URL and the commit date need git itself; bounded by GIT_TIMEOUT.
+    commit = commit or _git(["rev-parse", "HEAD"], cwd)
+    if commit:
+        facts["git_commit_hash"] = commit
+        date = _git(["show", "-s", "--format=%cI", commit], cwd)
+        if date:
+            facts["git_commit_date"] = date
+    url = _git(["config", "--get", "remote.origin.url"], cwd)
+    if url:
+        facts["git_repository_url"] = url
+    return facts
+
+
+def fingerprint_payload(*, include_packages: bool = True) -> dict[str, Any]:
+    """The body of ``PUT /api/v1/fingerprints`` for this process. Never raises."""
+    payload: dict[str, Any] = {
+        "language": "python",
+        "language_version": platform.python_version(),
+        "system": platform.platform(),
+        "voker_sdk_version": __version__,
+    }
+    for key, distribution in _SDK_DISTRIBUTIONS.items():
+        version = _version_of(distribution)
+        if version:
+            payload[key] = version
+    if include_packages:
+        payload["all_packages"] = _all_packages()
+    try:
+        payload.update(_git_facts(Path(os.getcwd())))
+    except Exception:
+        logger.debug("voker: could not read git facts", exc_info=True)
+    return payload

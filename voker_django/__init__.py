@@ -1,0 +1,1 @@
+"""voker_django."""
