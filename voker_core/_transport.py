@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import platform
 import threading
 import time
@@ -41,7 +42,16 @@ def encode_path(*segments: str) -> str:
     >>> encode_path("agents", "a/b c")
     'agents/a%2Fb%20c'
     """
-    return "/".join(quote(segment, safe="") for segment in segments)
+    return "/".join(_encode_segment(segment) for segment in segments)
+
+
+def _encode_segment(segment: str) -> str:
+    encoded = quote(segment, safe="")
+    # "." and ".." survive quote() and would be resolved away by URL normalisation (requests
+    # drops them), so a person called "." would address the collection instead.
+    if encoded in (".", ".."):
+        return encoded.replace(".", "%2E")
+    return encoded
 
 
 @dataclass(frozen=True)
@@ -55,6 +65,22 @@ class Response:
     @property
     def ok(self) -> bool:
         return 200 <= self.status_code < 300
+
+
+def _apply_environment_once(session: requests.Session, base_url: str) -> None:
+    """Read the proxy and CA-bundle environment variables once, for this session's life.
+
+    With ``trust_env`` on, requests re-reads them (and ``~/.netrc``) on every request, which
+    costs more than the rest of a keep-alive request's client-side work. The settings the
+    environment gives are kept; only the per-request lookups go.
+    """
+    proxies = requests.utils.get_environ_proxies(base_url)
+    bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+    session.trust_env = False
+    if proxies:
+        session.proxies.update(proxies)
+    if bundle:
+        session.verify = bundle
 
 
 class Transport:
@@ -91,6 +117,7 @@ class Transport:
                     )
                     session.mount("http://", adapter)
                     session.mount("https://", adapter)
+                    _apply_environment_once(session, self.base_url)
                     session.headers.update(
                         {
                             "Authorization": f"Bearer {self._api_key}",
