@@ -13,9 +13,10 @@ does not have to pass ``voker_session=`` everywhere::
     def answer(question): ...
 
 Contexts nest: an inner context's non-None fields override the outer ones and its ``properties``
-are merged over the outer ones. The state lives in a :class:`contextvars.ContextVar`, so every
-thread and every asyncio task sees its own context (asyncio tasks start with a copy of their
-creator's).
+are merged over the outer ones; a context naming a different agent without a version does not
+inherit the outer agent's version (a version belongs to its agent). The state lives in a
+:class:`contextvars.ContextVar`, so every thread and every asyncio task sees its own context
+(asyncio tasks start with a copy of their creator's).
 
 ``person`` may be a zero-argument callable (or an object with an async ``aresolve()`` method),
 resolved the first time an event needs it and at most once per context, so a web request that
@@ -229,11 +230,14 @@ class context:
         properties: Mapping[str, Any] = outer.properties
         if self._properties:
             properties = MappingProxyType({**outer.properties, **self._properties})
+        agent_version = self._agent_version
+        if agent_version is None and (self._agent is None or self._agent == outer.agent):
+            # A version belongs to its agent: a context naming another agent without a version
+            # does not inherit the outer agent's version (it means "that agent's default").
+            agent_version = outer.agent_version
         return VokerContext(
             agent=self._agent if self._agent is not None else outer.agent,
-            agent_version=(
-                self._agent_version if self._agent_version is not None else outer.agent_version
-            ),
+            agent_version=agent_version,
             properties=properties,
             client=self._client if self._client is not None else outer.client,
             _person=person,

@@ -173,7 +173,9 @@ def resolve_associations(
         agent_version=version,
         properties=merged,
         client=client if client is not None else ctx.client,
-        _person=explicit_person if explicit_person is not None else ctx,
+        _person=explicit_person
+        if explicit_person is not None
+        else (ctx if ctx.has_person else None),
         _person_resolved=explicit_person is not None or not ctx.has_person,
     )
 
@@ -397,8 +399,13 @@ class LLMCall:
         usage: Usage | None = None,
         finish_reason: str | None = None,
         extra: Mapping[str, Any] | None = None,
+        ended: float | None = None,
     ) -> None:
-        """The call returned (or a stream ended, was closed or was abandoned)."""
+        """The call returned (or a stream ended, was closed or was abandoned).
+
+        ``ended`` is a :func:`time.perf_counter` value for when the call really ended (a stream
+        closed or collected later: its last chunk); default now.
+        """
         self._finish(
             output=output,
             model=model,
@@ -406,6 +413,7 @@ class LLMCall:
             finish_reason=finish_reason,
             error=None,
             extra=extra,
+            ended=ended,
         )
 
     def fail(
@@ -416,10 +424,17 @@ class LLMCall:
         model: str | None = None,
         usage: Usage | None = None,
         extra: Mapping[str, Any] | None = None,
+        ended: float | None = None,
     ) -> None:
         """The call raised ``exc``. The event is still sent; the caller re-raises ``exc``."""
         self._finish(
-            output=output, model=model, usage=usage, finish_reason=None, error=exc, extra=extra
+            output=output,
+            model=model,
+            usage=usage,
+            finish_reason=None,
+            error=exc,
+            extra=extra,
+            ended=ended,
         )
 
     def _finish(
@@ -431,8 +446,10 @@ class LLMCall:
         finish_reason: str | None,
         error: BaseException | None,
         extra: Mapping[str, Any] | None,
+        ended: float | None = None,
     ) -> None:
-        ended = time.perf_counter()
+        if ended is None:
+            ended = time.perf_counter()
         with self._lock:
             if self._done:
                 return

@@ -1,0 +1,190 @@
+"""Who a request's LLM calls are for: Flask-Login's user, a person_loader, or nobody."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import flask_login
+from flask import Flask, request
+
+from voker_flask import Voker
+
+from .conftest import ask
+
+
+@dataclass
+class User(flask_login.UserMixin):  # type: ignore[misc]
+    id: int
+    username: str
+    email: str
+    password_hash: str = "pbkdf2:sha256$never-sent"
+
+
+def make_login_app(llm: Any, users: dict[str, User], loads: list[str]) -> Flask:
+    app = Flask("login")
+    app.config.update(SECRET_KEY="secret", VOKER_AGENT="support-bot")
+    manager = flask_login.LoginManager(app)
+
+    @manager.user_loader
+    def load_user(user_id: str) -> User | None:
+        loads.append(user_id)
+        return users.get(user_id)
+
+    Voker(app)
+
+    @app.post("/login/<user_id>")
+    def login(user_id: str) -> str:
+        flask_login.login_user(users[user_id])
+        return "ok"
+
+    @app.post("/chat")
+    def chat() -> str:
+        return ask(llm, "hi")
+
+    @app.get("/health")
+    def health() -> str:
+        return "ok"
+
+    return app
+
+
+def test_flask_login_user_becomes_the_person_with_properties_created_once(
+    default_voker_client: Any, voker_server: Any, llm: Any
+) -> None:
+    users = {"1": User(1, "ada", "ada@example.com")}
+    loads: list[str] = []
+    app = make_login_app(llm, users, loads)
+    client = app.test_client()
+    client.post("/login/1")
+    # Warm the client up (its fingerprint) so that only what the requests cause is counted.
+    default_voker_client.events.create(event_name="warm-up", properties={}, session="warm-up")
+    assert default_voker_client.flush(5)
+    before = voker_server.request_count()
+
+    for _ in range(3):
+        assert client.post("/chat").status_code == 200
+    assert default_voker_client.flush(5)
+
+    events = voker_server.events(event_name="llm")
+    assert [e["person"] for e in events] == ["1", "1", "1"]
+    person = voker_server.person("1")
+    assert person is not None
+    assert person["properties"] == {"username": "ada", "email": "ada@example.com"}
+    # Exactly three events and one people.create reached Voker: the person is not re-sent.
+    assert voker_server.request_count() - before == 3 + 1
+
+    # A change of the user's properties is sent once, as an update.
+    users["1"].email = "ada@lovelace.org"
+    client.post("/chat")
+    client.post("/chat")
+    assert default_voker_client.flush(5)
+    assert voker_server.person("1")["properties"]["email"] == "ada@lovelace.org"
+    assert voker_server.request_count() - before == 3 + 1 + 2 + 1
+
+
+def test_the_user_is_not_loaded_for_requests_that_record_nothing(
+    default_voker_client: Any, voker_server: Any, llm: Any
+) -> None:
+    users = {"1": User(1, "ada", "ada@example.com")}
+    loads: list[str] = []
+    app = make_login_app(llm, users, loads)
+    client = app.test_client()
+    client.post("/login/1")
+    loads.clear()
+
+    assert client.get("/health").status_code == 200
+    assert loads == []  # lazy: no LLM call, no user lookup
+    client.post("/chat")
+    assert loads == ["1"]
+    assert default_voker_client.flush(5)
+    assert voker_server.people()[0]["person_id"] == "1"
+
+
+def test_anonymous_user_means_no_person(
+    default_voker_client: Any, voker_server: Any, llm: Any
+) -> None:
+    app = make_login_app(llm, {}, [])
+    assert app.test_client().post("/chat").status_code == 200
+    assert default_voker_client.flush(5)
+    [event] = voker_server.events(event_name="llm")
+    assert event["person"] is None
+    assert voker_server.people() == []
+
+
+def test_person_loader_without_flask_login(
+    default_voker_client: Any, voker_server: Any, llm: Any
+) -> None:
+    app = Flask("loader")
+    app.config.update(SECRET_KEY="secret", VOKER_AGENT="support-bot")
+    voker = Voker(app)
+
+    @voker.person_loader
+    def current_person() -> Any:
+        user = request.headers.get("X-User")
+        if user is None:
+            return None
+        if user.startswith("plain-"):
+            return user  # just an id
+        return user, {"plan": "pro", "seats": 3}
+
+    @app.post("/chat")
+    def chat() -> str:
+        return ask(llm, "hi")
+
+    client = app.test_client()
+    client.post("/chat", headers={"X-User": "u-7"})
+    client.post("/chat", headers={"X-User": "plain-8"})
+    client.post("/chat")
+    assert default_voker_client.flush(5)
+
+    assert [e["person"] for e in voker_server.events(event_name="llm")] == [
+        "u-7",
+        "plain-8",
+        None,
+    ]
+    assert voker_server.person("u-7")["properties"] == {"plan": "pro", "seats": 3}
+    assert voker_server.person("plain-8")["properties"] == {}
+
+
+def test_person_loader_beats_flask_login(
+    default_voker_client: Any, voker_server: Any, llm: Any
+) -> None:
+    users = {"1": User(1, "ada", "ada@example.com")}
+    app = make_login_app(llm, users, [])
+    voker = app.extensions["voker"].extension
+
+    @voker.person_loader
+    def tenant_person() -> tuple[str, dict[str, Any]]:
+        return f"tenant-a/{flask_login.current_user.get_id()}", {"tenant": "a"}
+
+    client = app.test_client()
+    client.post("/login/1")
+    client.post("/chat")
+    assert default_voker_client.flush(5)
+    [event] = voker_server.events(event_name="llm")
+    assert event["person"] == "tenant-a/1"  # ids with "/" survive the round trip
+    assert voker_server.person("tenant-a/1")["properties"] == {"tenant": "a"}
+
+
+def test_a_broken_person_loader_never_breaks_the_request(
+    default_voker_client: Any, voker_server: Any, llm: Any
+) -> None:
+    app = Flask("broken")
+    app.config.update(SECRET_KEY="secret", VOKER_AGENT="support-bot")
+    voker = Voker(app)
+
+    @voker.person_loader
+    def broken() -> Any:
+        raise LookupError("database is down")
+
+    @app.post("/chat")
+    def chat() -> str:
+        return ask(llm, "hi")
+
+    response = app.test_client().post("/chat")
+    assert response.status_code == 200
+    assert response.get_data(as_text=True) == "Echo: hi"
+    assert default_voker_client.flush(5)
+    [event] = voker_server.events(event_name="llm")
+    assert event["person"] is None

@@ -1,0 +1,280 @@
+"""``llm`` events from chat models and LLMs: shape, usage, streaming, providers, content."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from langchain_core.language_models.fake import FakeListLLM
+from langchain_core.language_models.fake_chat_models import (
+    FakeListChatModel,
+    FakeMessagesListChatModel,
+    GenericFakeChatModel,
+)
+from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, ToolMessage
+from langchain_core.outputs import ChatGeneration, ChatResult
+
+from tests.langchain.models import USAGE, ScriptedChatModel, reply
+from voker_core import VokerClient
+from voker_langchain import VokerCallbackHandler
+
+EXPECTED_USAGE = {
+    "input_tokens": 20,
+    "output_tokens": 7,
+    "total_tokens": 27,
+    "cache_read_input_tokens": 5,
+    "cache_creation_input_tokens": None,
+    "reasoning_tokens": 2,
+}
+
+
+def test_chat_model_call_records_one_llm_event(handler: Any, landed: Any) -> None:
+    model = ScriptedChatModel(replies=[reply("Paris.")])
+    messages = [SystemMessage("Be brief."), HumanMessage("Capital of France?")]
+
+    result = model.invoke(
+        messages, config={"callbacks": [handler], "metadata": {"voker_session": "s-llm"}}
+    )
+
+    assert result.content == "Paris."
+    [event] = landed(1, session="s-llm")
+    assert event["event_name"] == "llm"
+    assert event["agent"] == "lc-agent"
+    props = event["properties"]
+    assert props["api"] == "langchain"
+    assert props["provider"] == "scripted"
+    assert props["model"] == "scripted-1-2025"  # the response's model wins over the requested
+    assert props["inputs"]["messages"] == [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": "Capital of France?"},
+    ]
+    assert props["inputs"]["model"] == "scripted-1"
+    assert props["output"] == {"role": "assistant", "content": "Paris."}
+    assert props["usage"] == EXPECTED_USAGE
+    assert props["finish_reason"] == "stop"
+    assert props["stream"] is False
+    assert "time_to_first_token_ms" not in props
+    assert props["error"] is None
+    assert props["latency_ms"] >= 0
+    assert props["started_at"].endswith("Z")
+    # A model called on its own is the top of its trace.
+    assert props["parent_run_id"] is None
+    assert props["trace_id"] == props["run_id"]
+    assert handler.open_runs == 0
+
+
+def test_requested_model_when_the_response_names_none(handler: Any, landed: Any) -> None:
+    model = GenericFakeChatModel(messages=iter([reply("ok")]))
+    model.invoke("hi", config={"callbacks": [handler], "metadata": {"voker_session": "s-g"}})
+
+    [event] = landed(1, session="s-g")
+    props = event["properties"]
+    assert props["provider"] == "genericfakechatmodel"  # LangChain's ls_provider
+    assert props["model"] is None
+    assert props["usage"]["input_tokens"] == USAGE["input_tokens"]
+    assert props["inputs"]["messages"] == [{"role": "user", "content": "hi"}]
+
+
+def test_fake_list_and_messages_list_models(handler: Any, landed: Any) -> None:
+    config: Any = {"callbacks": [handler], "metadata": {"voker_session": "s-fakes"}}
+    FakeListChatModel(responses=["from list"]).invoke("a", config=config)
+    FakeMessagesListChatModel(responses=[reply("from messages")]).invoke("b", config=config)
+
+    events = landed(2, session="s-fakes")
+    outputs = [e["properties"]["output"]["content"] for e in events]
+    assert outputs == ["from list", "from messages"]
+    assert events[0]["properties"]["usage"] is None  # FakeListChatModel reports no usage
+    assert events[1]["properties"]["usage"] == EXPECTED_USAGE
+
+
+def test_messages_with_tool_calls_become_role_content_dicts(handler: Any, landed: Any) -> None:
+    history = [
+        HumanMessage("Where is order 7?"),
+        AIMessage(
+            content="",
+            tool_calls=[{"id": "call_1", "name": "lookup_order", "args": {"order_id": "7"}}],
+        ),
+        ToolMessage(content="shipped", tool_call_id="call_1"),
+    ]
+    model = ScriptedChatModel(replies=[reply("It shipped.")])
+    model.invoke(history, config={"callbacks": [handler], "metadata": {"voker_session": "s-m"}})
+
+    [event] = landed(1, session="s-m")
+    assert event["properties"]["inputs"]["messages"] == [
+        {"role": "user", "content": "Where is order 7?"},
+        {
+            "role": "assistant",
+            "content": "",
+            "tool_calls": [{"id": "call_1", "name": "lookup_order", "args": {"order_id": "7"}}],
+        },
+        {"role": "tool", "content": "shipped", "tool_call_id": "call_1"},
+    ]
+
+
+def test_stream_records_usage_and_time_to_first_token(handler: Any, landed: Any) -> None:
+    model = ScriptedChatModel(replies=[reply("one two three")])
+    config: Any = {"callbacks": [handler], "metadata": {"voker_session": "s-stream"}}
+
+    text = "".join(str(chunk.content) for chunk in model.stream("count", config=config))
+
+    assert text == "one two three"
+    [event] = landed(1, session="s-stream")
+    props = event["properties"]
+    assert props["stream"] is True
+    assert props["usage"] == EXPECTED_USAGE
+    assert props["output"]["content"] == "one two three"
+    assert 0 <= props["time_to_first_token_ms"] <= props["latency_ms"]
+    assert props["model"] == "scripted-1-2025"
+    assert handler.open_runs == 0
+
+
+async def test_astream_records_usage(handler: Any, landed: Any) -> None:
+    model = ScriptedChatModel(replies=[reply("async words")])
+    config: Any = {"callbacks": [handler], "metadata": {"voker_session": "s-astream"}}
+
+    chunks = [chunk async for chunk in model.astream("go", config=config)]
+
+    assert "".join(str(c.content) for c in chunks) == "async words"
+    [event] = landed(1, session="s-astream")
+    props = event["properties"]
+    assert props["stream"] is True
+    assert props["usage"] == EXPECTED_USAGE
+    assert props["time_to_first_token_ms"] is not None
+
+
+def test_stream_stopped_early_is_recorded_once_without_error(handler: Any, landed: Any) -> None:
+    model = ScriptedChatModel(replies=[reply("a b c d e f")])
+    stream: Any = model.stream(
+        "go", config={"callbacks": [handler], "metadata": {"voker_session": "s-early"}}
+    )
+    first = next(stream)
+    stream.close()
+
+    assert first.content == "a"
+    [event] = landed(1, session="s-early")
+    assert event["properties"]["error"] is None
+    assert event["properties"]["output"]["content"] == "a"
+    assert handler.open_runs == 0
+
+
+class OpenAIShapedModel(ScriptedChatModel):
+    """Reports usage only in ``llm_output["token_usage"]`` (OpenAI's names), as older
+    integrations do."""
+
+    def _generate(
+        self, messages: Any, stop: Any = None, run_manager: Any = None, **kwargs: Any
+    ) -> ChatResult:
+        return ChatResult(
+            generations=[ChatGeneration(message=AIMessage("hi"))],
+            llm_output={
+                "model_name": "gpt-4.1-mini-2025",
+                "token_usage": {
+                    "prompt_tokens": 100,
+                    "completion_tokens": 10,
+                    "total_tokens": 110,
+                    "prompt_tokens_details": {"cached_tokens": 40},
+                    "completion_tokens_details": {"reasoning_tokens": 4},
+                },
+            },
+        )
+
+
+class AnthropicShapedModel(ScriptedChatModel):
+    """Reports Anthropic's raw usage, whose input count leaves the cache out."""
+
+    def _generate(
+        self, messages: Any, stop: Any = None, run_manager: Any = None, **kwargs: Any
+    ) -> ChatResult:
+        return ChatResult(
+            generations=[ChatGeneration(message=AIMessage("hi"))],
+            llm_output={
+                "usage": {
+                    "input_tokens": 10,
+                    "output_tokens": 5,
+                    "cache_read_input_tokens": 30,
+                    "cache_creation_input_tokens": 60,
+                }
+            },
+        )
+
+
+@pytest.mark.parametrize(
+    ("model", "usage"),
+    [
+        (
+            OpenAIShapedModel(),
+            {
+                "input_tokens": 100,
+                "output_tokens": 10,
+                "total_tokens": 110,
+                "cache_read_input_tokens": 40,
+                "cache_creation_input_tokens": None,
+                "reasoning_tokens": 4,
+            },
+        ),
+        (
+            AnthropicShapedModel(),
+            {
+                "input_tokens": 100,
+                "output_tokens": 5,
+                "total_tokens": 105,
+                "cache_read_input_tokens": 30,
+                "cache_creation_input_tokens": 60,
+                "reasoning_tokens": None,
+            },
+        ),
+    ],
+    ids=["openai", "anthropic"],
+)
+def test_usage_from_llm_output_follows_the_one_rule(
+    handler: Any, landed: Any, model: Any, usage: dict[str, Any]
+) -> None:
+    model.invoke("hi", config={"callbacks": [handler], "metadata": {"voker_session": "s-u"}})
+
+    [event] = landed(1, session="s-u")
+    assert event["properties"]["usage"] == usage
+
+
+def test_text_llm_records_prompt_and_completion(handler: Any, landed: Any) -> None:
+    llm = FakeListLLM(responses=["forty-two"])
+    llm.invoke(
+        "meaning of life?", config={"callbacks": [handler], "metadata": {"voker_session": "s-text"}}
+    )
+
+    [event] = landed(1, session="s-text")
+    props = event["properties"]
+    assert props["api"] == "langchain"
+    assert props["inputs"]["prompt"] == "meaning of life?"
+    assert props["output"] == "forty-two"
+
+
+def test_model_error_is_recorded_and_raised(handler: Any, landed: Any) -> None:
+    model = ScriptedChatModel(fail_status=529)
+    with pytest.raises(Exception, match="overloaded") as raised:
+        model.invoke("hi", config={"callbacks": [handler], "metadata": {"voker_session": "s-err"}})
+
+    assert type(raised.value).__name__ == "ProviderError"
+    [event] = landed(1, session="s-err")
+    assert event["properties"]["error"] == {
+        "type": "ProviderError",
+        "message": "the provider is overloaded",
+        "status_code": 529,
+    }
+    assert event["properties"]["output"] is None
+    assert handler.open_runs == 0
+
+
+def test_capture_content_off_keeps_metadata_only(voker_server: Any) -> None:
+    with VokerClient(api_key="k", base_url=voker_server.base_url, capture_content=False) as client:
+        handler = VokerCallbackHandler(agent="a", session="s-private", client=client)
+        ScriptedChatModel(replies=[reply("secret answer")]).invoke(
+            "secret question", config={"callbacks": [handler]}
+        )
+        assert client.flush(10)
+
+    [event] = voker_server.wait_for_events(1, session="s-private")
+    props = event["properties"]
+    assert "inputs" not in props and "output" not in props
+    assert "secret" not in str(props)
+    assert props["usage"] == EXPECTED_USAGE
+    assert props["model"] == "scripted-1-2025"

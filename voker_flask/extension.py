@@ -1,0 +1,242 @@
+"""The ``Voker`` Flask extension: every LLM call in a request gets its session, person and agent.
+
+::
+
+    from flask import Flask
+    from voker_flask import Voker
+
+    voker = Voker()                      # app factory style (or: voker = Voker(app))
+
+    def create_app():
+        app = Flask(__name__)
+        app.config.update(SECRET_KEY="...", VOKER_AGENT="support-bot")
+        voker.init_app(app)
+        return app
+
+    @voker.person_loader                 # optional; Flask-Login's current_user is the default
+    def person():
+        return str(g.user.id), {"email": g.user.email}
+
+Before each request (ahead of the app's other ``before_request`` functions) the extension enters
+a :func:`voker_core.context` holding the request's session (:mod:`voker_flask.sessions`), lazy
+person (:mod:`voker_flask.people`), agent and client; it leaves it at teardown, which Flask runs
+even when the view raises, so nothing leaks into the next request served by the same thread.
+The wrapped provider clients (``voker_core.ai.provider_openai`` ...) read that context, so views
+need no ``voker_*`` arguments. Async views (``flask[async]``) see the same context.
+
+Each app keeps its own state in ``app.extensions["voker"]`` (a :class:`VokerState`): settings
+(:mod:`voker_flask.config`) and, when the app's config sets ``VOKER_API_KEY``, ``VOKER_BASE_URL``
+or ``VOKER_CAPTURE_CONTENT``, a ``VokerClient`` of its own; otherwise the process-wide
+``voker_core.get_client()`` is used. Voker failures never break a request: everything here is
+guarded and the client only enqueues.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import threading
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from flask import Flask, current_app, g, request
+from flask import session as flask_session
+
+import voker_core
+from voker_core.agents_sync import register_agents
+from voker_flask.agents import agent as _agent
+from voker_flask.config import FlaskSettings, read_config
+from voker_flask.people import PersonLoader, PersonResolver
+from voker_flask.sessions import SessionLoader, header_session, lazy_session
+
+if TYPE_CHECKING:
+    from voker_core.client import VokerClient
+
+__all__ = ["EXTENSION_KEY", "Voker", "VokerState"]
+
+logger = logging.getLogger("voker.flask")
+
+EXTENSION_KEY = "voker"
+_G_CONTEXTS = "_voker_contexts"
+
+L = TypeVar("L", bound=Callable[..., Any])
+T = TypeVar("T")
+
+
+def _default_client() -> VokerClient:
+    from voker_core.client import get_client
+
+    return get_client()
+
+
+class VokerState:
+    """Per-app state, at ``app.extensions["voker"]``."""
+
+    def __init__(self, *, app: Flask, extension: Voker, settings: FlaskSettings) -> None:
+        self.extension = extension
+        self.settings = settings
+        self.app_name = app.name
+        self.own_client: VokerClient | None = extension._client
+        if self.own_client is None and settings.wants_own_client:
+            from voker_core.client import VokerClient
+
+            self.own_client = VokerClient(**settings.client_options)
+        self._person = PersonResolver(loader=lambda: extension._person_loader, client=self.client)
+        self._warn_lock = threading.Lock()
+        self._warned_no_session = False
+
+    def client(self) -> VokerClient:
+        """The client this app's events go to (its own, else the process-wide default)."""
+        return self.own_client if self.own_client is not None else _default_client()
+
+    def close(self, timeout: float | None = None) -> None:
+        """Flush and close the app's own client (the shared default client is left alone)."""
+        if self.own_client is not None:
+            self.own_client.close(timeout=timeout)
+
+    # -- per request ----------------------------------------------------------------------------
+
+    def enter(self, **fields: Any) -> None:
+        """Enter a ``voker_core.context(**fields)`` until the end of the current request."""
+        ctx = voker_core.context(**fields)
+        stack: list[voker_core.context] | None = g.get(_G_CONTEXTS)
+        if stack is None:
+            stack = []
+            setattr(g, _G_CONTEXTS, stack)
+        ctx.__enter__()  # only once teardown is sure to find it
+        stack.append(ctx)
+
+    def _no_session_source(self) -> None:
+        with self._warn_lock:
+            if self._warned_no_session:
+                return
+            self._warned_no_session = True
+        logger.warning(
+            "voker: app %r has no SECRET_KEY, so Flask's session cannot keep a Voker session id, "
+            "and no session_loader gave one; each such request is its own session. Set "
+            "SECRET_KEY, send the %s header or register @voker.session_loader.",
+            self.app_name,
+            self.settings.session_header,
+        )
+
+    def push(self) -> None:
+        """``before_request``: enter the request's context. Never breaks the request."""
+        try:
+            app = current_app._get_current_object()  # type: ignore[attr-defined]
+            session: Any = header_session(request, self.settings.session_header)
+            if session is None:
+                session = lazy_session(
+                    app=app,
+                    flask_session=flask_session._get_current_object(),  # type: ignore[attr-defined]
+                    loader=lambda: self.extension._session_loader,
+                    no_session_source=self._no_session_source,
+                )
+            self.enter(
+                session=session,
+                agent=self.settings.agent,
+                agent_version=self.settings.agent_version,
+                person=self._person,
+                client=self.own_client,
+            )
+        except Exception:
+            logger.warning("voker: could not set up the request's context (ignored)", exc_info=True)
+
+    def pop(self, exc: BaseException | None = None) -> None:
+        """``teardown_request``: leave every context entered for this request, innermost first."""
+        stack: list[voker_core.context] | None = g.pop(_G_CONTEXTS, None)
+        while stack:
+            try:
+                stack.pop().__exit__(None, None, None)
+            except Exception:
+                logger.warning("voker: could not leave a request context", exc_info=True)
+
+
+class Voker:
+    """The Flask extension. ``Voker(app)``, or ``Voker()`` then ``init_app(app)`` per app.
+
+    ``client=`` sends every app's events to that ``VokerClient`` (else see :class:`VokerState`).
+    Loaders registered on the extension apply to every app it is initialised on.
+    """
+
+    def __init__(self, app: Flask | None = None, *, client: VokerClient | None = None) -> None:
+        self._client = client
+        self._person_loader: PersonLoader | None = None
+        self._session_loader: SessionLoader | None = None
+        if app is not None:
+            self.init_app(app)
+
+    def init_app(self, app: Flask) -> VokerState:
+        """Read and check the app's config, install the request hooks, register its agents.
+
+        Raises ``voker_core.ConfigurationError`` for a bad ``VOKER_*`` value and ``RuntimeError``
+        when the app already has the extension.
+        """
+        if EXTENSION_KEY in app.extensions:
+            raise RuntimeError(f"Voker is already initialised on app {app.name!r}")
+        settings = read_config(app.config)
+        state = VokerState(app=app, extension=self, settings=settings)
+        app.extensions[EXTENSION_KEY] = state
+        # First, so that the app's own before_request functions already run inside the context.
+        app.before_request_funcs.setdefault(None, []).insert(0, state.push)
+        app.teardown_request(state.pop)
+        if settings.agents:
+            # The client only enqueues; its worker creates agents, then versions, off this thread.
+            register_agents(state.client(), settings.agents)
+        if settings.celery:
+            self.instrument_celery(app)
+        return state
+
+    # -- registration decorators ----------------------------------------------------------------
+
+    def person_loader(self, func: L) -> L:
+        """Register the function that says who the current request is for (see voker_flask.people)."""
+        if not callable(func):
+            raise TypeError("person_loader expects a function")
+        self._person_loader = func
+        return func
+
+    def session_loader(self, func: L) -> L:
+        """Register a function returning the request's session id (or None), used when Flask's
+        session is unusable (no ``SECRET_KEY``) and no session header was sent."""
+        if not callable(func):
+            raise TypeError("session_loader expects a function")
+        self._session_loader = func
+        return func
+
+    @staticmethod
+    def agent(name: str, version: str | None = None) -> Callable[[T], T]:
+        """Set the agent (and version) of a view, a class-based view or a blueprint."""
+        return _agent(name, version)
+
+    # -- Celery ---------------------------------------------------------------------------------
+
+    @staticmethod
+    def instrument_celery(app: Flask, celery_app: Any = None) -> bool:
+        """Hook to the Celery integration (``VOKER_CELERY = True`` calls it from ``init_app``).
+
+        Runs ``voker_core.integrations.celery.instrument`` for ``celery_app`` (default:
+        ``app.extensions["celery"]``, where Flask's Celery guide keeps it; the signals it connects
+        are process-wide, so tasks of a Celery app created later are covered too) with this app's
+        own client, if it has one, to flush in worker processes. Tasks queued during a request
+        then run in its Voker context. Returns whether it did; never raises.
+        """
+        # HOOK(celery): imported only here, on demand, because Celery is an optional extra.
+        try:
+            celery_integration = importlib.import_module("voker_core.integrations.celery")
+        except ImportError:
+            logger.warning(
+                "voker: VOKER_CELERY is on but Celery support is unavailable "
+                "(pip install 'voker-integrations[celery]')",
+                exc_info=True,
+            )
+            return False
+        state = app.extensions.get(EXTENSION_KEY)
+        target = celery_app if celery_app is not None else app.extensions.get("celery")
+        try:
+            celery_integration.instrument(
+                target, client=state.own_client if isinstance(state, VokerState) else None
+            )
+        except Exception:
+            logger.warning("voker: could not instrument Celery (ignored)", exc_info=True)
+            return False
+        return True

@@ -1,0 +1,221 @@
+"""Per-run and per-trace state of the LangChain handler.
+
+A *trace* is one top-level run and everything nested in it. It holds what all its events share
+(associations, the client, the person) and delivers them in order. A *run* is one LangChain run
+(chain, model call, tool call, retrieval) between its start and end callbacks.
+
+Only open runs are kept, in one map (:class:`RunRegistry`); each run points at its trace, so a
+trace is freed as soon as its last run ends — nothing grows with the number of runs handled.
+
+The person of a context may be lazy (a Django user). Code on an event loop must not resolve it
+synchronously, and LangChain calls our (inline, synchronous) callbacks on the loop thread in async
+runs. So a trace started on an event loop resolves such a person in a task, and holds its events
+back, in order, until the task is done; they are then delivered from the loop (see
+:meth:`Trace.send`). Off a loop the person is resolved on first use, on the calling thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import logging
+import threading
+import time
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
+from uuid import UUID
+
+if TYPE_CHECKING:
+    from voker_core.ai._recorder import Associations, LLMCall
+    from voker_core.client import VokerClient
+
+__all__ = ["Run", "RunRegistry", "Trace"]
+
+logger = logging.getLogger("voker.langchain")
+
+
+class Trace:
+    """One top-level run and its descendants: shared associations and ordered delivery."""
+
+    __slots__ = (
+        "_lock",
+        "_pending",
+        "_person",
+        "_person_known",
+        "_person_task",
+        "assoc",
+        "capture_content",
+        "client",
+        "interrupted",
+        "trace_id",
+    )
+
+    def __init__(self, trace_id: UUID, assoc: Associations, client: VokerClient) -> None:
+        self.trace_id = str(trace_id)
+        self.assoc = assoc
+        self.client = client
+        self.capture_content = bool(getattr(client, "capture_content", True))
+        self._lock = threading.Lock()
+        # Events held back while a lazy person is being resolved on the event loop.
+        self._pending: list[tuple[str, dict[str, Any]]] | None = None
+        self._person: str | None = None
+        self._person_known = False
+        self._person_task: asyncio.Task[Any] | None = None
+        # Set when a run of this trace was paused by a LangGraph interrupt().
+        self.interrupted = False
+
+    def resolve_person_async_if_needed(self) -> None:
+        """On an event loop, start resolving a context person without blocking the loop."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return  # not on a loop: resolved synchronously on first send
+        self._pending = []
+        self._person_task = loop.create_task(self.assoc.aresolve_person())
+        self._person_task.add_done_callback(self._person_resolved)
+
+    def _person_resolved(self, task: asyncio.Task[Any]) -> None:
+        person: str | None = None
+        if task.cancelled():
+            logger.debug("voker: person resolution cancelled; recording without a person")
+        elif (exc := task.exception()) is not None:
+            logger.warning(
+                "voker: resolving the person failed; recording without one", exc_info=exc
+            )
+        else:
+            result = task.result()
+            person = result if isinstance(result, str) else None
+        with self._lock:
+            self._person, self._person_known = person, True
+            pending, self._pending = self._pending or [], None
+            self._person_task = None
+            for event_name, properties in pending:
+                self._deliver(event_name, properties)
+
+    def _resolve_person(self) -> str | None:
+        if not self._person_known:
+            try:
+                self._person = self.assoc.resolve_person()
+            except Exception:
+                logger.warning(
+                    "voker: resolving the person failed; recording without one", exc_info=True
+                )
+                self._person = None
+            self._person_known = True
+        return self._person
+
+    def send(self, event_name: str, properties: dict[str, Any]) -> None:
+        """Deliver one event of this trace (never raises; keeps the trace's order)."""
+        try:
+            # Delivering under the lock keeps order against a backlog flushed from the loop;
+            # `events.create` only validates and enqueues.
+            with self._lock:
+                if self._pending is not None:
+                    self._pending.append((event_name, properties))
+                    return
+                self._deliver(event_name, properties)
+        except Exception:
+            logger.warning("voker: failed to record a LangChain event (ignored)", exc_info=True)
+
+    def _deliver(self, event_name: str, properties: dict[str, Any]) -> None:
+        try:
+            assoc = self.assoc
+            # An empty contextvars context: the client fills unset fields from the current
+            # voker context, but this trace's associations were settled at its start.
+            contextvars.Context().run(
+                self.client.events.create,
+                event_name=event_name,
+                properties=properties,
+                session=assoc.session,
+                agent=assoc.agent,
+                agent_version=assoc.agent_version,
+                person=self._resolve_person(),
+            )
+        except Exception:
+            logger.warning("voker: failed to record a LangChain event (ignored)", exc_info=True)
+
+
+class Run:
+    """One open LangChain run. ``call`` is set for model calls, ``inputs`` for top-level chains."""
+
+    __slots__ = (
+        "call",
+        "inputs",
+        "is_root",
+        "kind",
+        "name",
+        "parent_run_id",
+        "run_id",
+        "started",
+        "started_at",
+        "trace",
+    )
+
+    def __init__(
+        self,
+        *,
+        run_id: UUID,
+        parent_run_id: UUID | None,
+        trace: Trace,
+        kind: str,
+        name: str,
+        is_root: bool,
+    ) -> None:
+        self.run_id = run_id
+        self.parent_run_id = parent_run_id
+        self.trace = trace
+        self.kind = kind
+        self.name = name
+        self.is_root = is_root
+        self.started = time.perf_counter()
+        self.started_at = datetime.now(timezone.utc)
+        self.call: LLMCall | None = None
+        self.inputs: Any = None
+
+    def ids(self) -> dict[str, str | None]:
+        """The keys that let runs nest: ``run_id``, ``parent_run_id``, ``trace_id``."""
+        return {
+            "run_id": str(self.run_id),
+            "parent_run_id": str(self.parent_run_id) if self.parent_run_id is not None else None,
+            "trace_id": self.trace.trace_id,
+        }
+
+    def timing(self, ended: float) -> dict[str, Any]:
+        return {
+            "started_at": self.started_at.isoformat().replace("+00:00", "Z"),
+            "latency_ms": round((ended - self.started) * 1000.0, 3),
+        }
+
+
+class RunRegistry:
+    """The open runs of one handler (thread-safe). Bounded: a run that never ends cannot grow it
+    past ``max_open``; beyond that new runs are not recorded (one warning)."""
+
+    def __init__(self, max_open: int = 100_000) -> None:
+        self._lock = threading.Lock()
+        self._runs: dict[UUID, Run] = {}
+        self._max_open = max_open
+        self._warned = False
+
+    def __len__(self) -> int:
+        return len(self._runs)
+
+    def get(self, run_id: UUID) -> Run | None:
+        return self._runs.get(run_id)
+
+    def add(self, run: Run) -> bool:
+        with self._lock:
+            if len(self._runs) < self._max_open or run.run_id in self._runs:
+                self._runs[run.run_id] = run
+                return True
+        if not self._warned:
+            self._warned = True
+            logger.warning(
+                "voker: %d LangChain runs are open at once; not recording new ones until some end",
+                self._max_open,
+            )
+        return False
+
+    def pop(self, run_id: UUID) -> Run | None:
+        with self._lock:
+            return self._runs.pop(run_id, None)

@@ -1,0 +1,584 @@
+"""``VokerCallbackHandler``: LangChain and LangGraph runs as Voker events.
+
+Pass it as a callback, for one call or for a whole runnable::
+
+    from voker_langchain import VokerCallbackHandler
+
+    handler = VokerCallbackHandler(agent="support-bot")
+    chain.invoke({"question": "..."}, config={
+        "callbacks": [handler],
+        "metadata": {"voker_session": "conv-42", "voker_person": "user-7"},
+    })
+
+Events (each also carries ``run_id``, ``parent_run_id`` and ``trace_id`` — the id of the
+top-level run — so runs nest):
+
+* ``llm`` — one per chat-model or LLM call, with the keys every provider wrapper records
+  (``api: "langchain"``, ``provider``, ``model``, ``inputs``, ``output``, ``usage``,
+  ``latency_ms``, ``time_to_first_token_ms`` for streamed calls, ``error``...);
+* ``tool`` — one per tool call: ``name``, ``input``, ``output``, ``tool_call_id``,
+  ``latency_ms``, ``error``;
+* ``retriever`` — one per retrieval: ``name``, ``query``, ``document_count``, ``documents`` (each
+  document's metadata), ``latency_ms``, ``error``;
+* ``chain`` — one per *top-level* chain or graph run: ``name``, ``inputs``, ``outputs``,
+  ``latency_ms``, ``error``.
+
+With ``capture_content`` off, ``inputs``/``output(s)``, ``input``, ``query`` and ``documents``
+are left out; names, ids, timing, usage and errors stay.
+
+Who an event belongs to, first match wins: the handler's arguments; the top-level run's
+``metadata`` keys ``voker_session``, ``voker_agent``, ``voker_agent_version``, ``voker_person``
+(and ``voker_properties``, merged into the event properties); the :func:`voker_core.context` in
+effect when the top-level run starts; for the session only, the ``thread_id`` (LangGraph copies
+``configurable["thread_id"]`` into the metadata; with plain runnables put it there yourself).
+Without any session the top-level run's id is used (each run its own session; a warning is
+logged once). The agent is optional here: the API files an event without one under no agent.
+These are settled once per top-level run: nested runs (whatever their own metadata, thread or
+task) belong to their top-level run's session.
+
+LangGraph interrupts (``interrupt()``, ``Command(graph=PARENT)``) are control flow, not errors:
+such events have ``error: null`` and ``interrupted: true`` for an interrupt. A stream the caller
+stops reading (``GeneratorExit``) is not an error either.
+
+One instance may serve any number of concurrent runs (threads, ``batch``, ``abatch``, asyncio
+tasks). It starts no thread: events go through the Voker client (the ``client`` argument, else
+the context's, else :func:`voker_core.get_client`), whose worker delivers them. The same class
+serves sync and async runs: its callbacks only update a map and enqueue, so they run inline
+(``run_inline = True``) in the run's own thread or event loop, where the voker context is
+visible. A lazy person from the context (a Django user) is resolved off the loop's critical
+path in async runs (a task; the trace's events wait for it, in order). State is kept per open
+run only and freed as runs end (``open_runs`` tells how many are open).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+from uuid import UUID
+
+from langchain_core.callbacks import BaseCallbackHandler
+from langchain_core.messages import BaseMessage, ToolMessage
+from langchain_core.outputs import LLMResult
+
+from voker_core.ai._recorder import LLMCall, error_info, guarded, resolve_associations
+from voker_core.client import get_client
+from voker_core.context import current_context
+from voker_langchain._messages import convert, message_to_dict, outcome_from_result
+from voker_langchain._runs import Run, RunRegistry, Trace
+
+if TYPE_CHECKING:
+    from langchain_core.documents import Document
+    from langchain_core.outputs import ChatGenerationChunk, GenerationChunk
+
+    from voker_core.client import VokerClient
+
+__all__ = ["VokerCallbackHandler"]
+
+logger = logging.getLogger("voker.langchain")
+
+_METADATA_KEYS = ("voker_session", "voker_agent", "voker_agent_version", "voker_person")
+
+# Invocation parameters that are LangChain bookkeeping, not arguments of the call.
+_PRIVATE_PARAMS = frozenset({"_type", "stream", "streaming"})
+
+
+def _check_arg(value: Any, name: str) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be a string, got {type(value).__name__}")
+    if not value.strip():
+        raise ValueError(f"{name} must not be empty")
+    return value
+
+
+def _metadata_str(value: Any) -> str | None:
+    """A metadata value usable as an id: non-empty strings, and ints/UUIDs as strings."""
+    if isinstance(value, str):
+        return value if value.strip() else None
+    if isinstance(value, (int, UUID)) and not isinstance(value, bool):
+        return str(value)
+    return None
+
+
+def _run_name(serialized: Mapping[str, Any] | None, kwargs: Mapping[str, Any]) -> str:
+    name = kwargs.get("name")
+    if isinstance(name, str) and name:
+        return name
+    if serialized:
+        if isinstance(serialized.get("name"), str):
+            return str(serialized["name"])
+        ident = serialized.get("id")
+        if isinstance(ident, list) and ident:
+            return str(ident[-1])
+    return "unknown"
+
+
+def _is_control_flow(exc: BaseException) -> bool:
+    """LangGraph's bubble-up exceptions (interrupts, parent commands) and a stream closed by its
+    reader end a run without it having failed. Detected by name: langgraph is optional."""
+    if isinstance(exc, GeneratorExit):
+        return True
+    return any(
+        cls.__name__ == "GraphBubbleUp" and cls.__module__.startswith("langgraph")
+        for cls in type(exc).__mro__
+    )
+
+
+def _is_interrupt(exc: BaseException | None) -> bool:
+    return exc is not None and any(
+        cls.__name__ == "GraphInterrupt" and cls.__module__.startswith("langgraph")
+        for cls in type(exc).__mro__
+    )
+
+
+class VokerCallbackHandler(BaseCallbackHandler):
+    """Records LangChain/LangGraph runs as Voker ``llm``/``tool``/``retriever``/``chain`` events.
+
+    Works for ``invoke``, ``ainvoke``, ``stream``, ``astream``, ``batch``, ``abatch`` and
+    LangGraph graphs; one instance can be shared by every thread and task.
+    """
+
+    # Our callbacks only update a dict and enqueue: running them inline (on the event loop in
+    # async runs) is cheaper than LangChain's default hop to a thread pool per callback, keeps
+    # the caller's contextvars (voker context) visible, and keeps callbacks in run order.
+    run_inline = True
+    # Recording must never break the application's chain.
+    raise_error = False
+
+    def __init__(
+        self,
+        *,
+        agent: str | None = None,
+        session: str | None = None,
+        agent_version: str | None = None,
+        person: str | None = None,
+        client: VokerClient | None = None,
+    ) -> None:
+        super().__init__()
+        self._agent = _check_arg(agent, "agent")
+        self._session = _check_arg(session, "session")
+        self._agent_version = _check_arg(agent_version, "agent_version")
+        self._person = _check_arg(person, "person")
+        self._client = client
+        self._runs = RunRegistry()
+        self._warned_no_session = False
+
+    @property
+    def open_runs(self) -> int:
+        """How many runs are in progress (0 whenever no run is; state is freed as runs end)."""
+        return len(self._runs)
+
+    # -- run bookkeeping -------------------------------------------------------------------------
+
+    def _new_trace(self, run_id: UUID, metadata: Mapping[str, Any] | None) -> Trace:
+        """Settle who a new top-level run belongs to (callbacks of its children may run in
+        other threads or contexts, so this is decided once, here)."""
+        ctx = current_context()
+        meta = metadata or {}
+        found = {key: _metadata_str(meta.get(key)) for key in _METADATA_KEYS}
+        session = self._session or found["voker_session"]
+        if session is None and ctx.session is None:
+            session = _metadata_str(meta.get("thread_id"))
+            if session is None:
+                session = str(run_id)
+                if not self._warned_no_session:
+                    self._warned_no_session = True
+                    logger.warning(
+                        "voker: no session for a LangChain run; using its run id. Pass "
+                        "VokerCallbackHandler(session=...), metadata={'voker_session': ...}, "
+                        "or run inside voker_core.context(session=...)"
+                    )
+        extra = meta.get("voker_properties")
+        person = self._person or found["voker_person"]
+        assoc = resolve_associations(
+            session=session,
+            agent=self._agent or found["voker_agent"],
+            agent_version=self._agent_version or found["voker_agent_version"],
+            person=person,
+            properties=extra if isinstance(extra, Mapping) else None,
+            client=self._client,
+            require_agent=False,
+        )
+        if assoc.agent is None and assoc.agent_version is not None:
+            logger.warning(
+                "voker: agent_version %r given without an agent; ignored", assoc.agent_version
+            )
+            assoc.agent_version = None
+        client = assoc.client if assoc.client is not None else get_client()
+        trace = Trace(run_id, assoc, client)
+        # A plain-string person needs no resolving; a lazy one (a Django user) must not be
+        # resolved synchronously on an event loop, which is where async runs call us.
+        if person is None and ctx.has_person and not isinstance(getattr(ctx, "_person", None), str):
+            trace.resolve_person_async_if_needed()
+        return trace
+
+    def _start(
+        self,
+        kind: str,
+        run_id: UUID,
+        parent_run_id: UUID | None,
+        metadata: Mapping[str, Any] | None,
+        name: str,
+    ) -> Run | None:
+        parent = self._runs.get(parent_run_id) if parent_run_id is not None else None
+        # A run whose parent we never saw (none, or the handler was attached further down) is
+        # the top of a trace as far as we are concerned.
+        trace = parent.trace if parent is not None else self._new_trace(run_id, metadata)
+        run = Run(
+            run_id=run_id,
+            parent_run_id=parent_run_id,
+            trace=trace,
+            kind=kind,
+            name=name,
+            is_root=parent is None,
+        )
+        return run if self._runs.add(run) else None
+
+    def _base_properties(
+        self, run: Run, ended: float, error: BaseException | None
+    ) -> dict[str, Any]:
+        props: dict[str, Any] = dict(run.trace.assoc.properties)
+        props["name"] = run.name
+        props.update(run.timing(ended))
+        failed = error is not None and not _is_control_flow(error)
+        props["error"] = error_info(error) if failed and error is not None else None
+        if _is_interrupt(error):
+            props["interrupted"] = True
+        props.update(run.ids())
+        return props
+
+    # -- chains ------------------------------------------------------------------------------------
+
+    @guarded
+    def on_chain_start(
+        self,
+        serialized: dict[str, Any] | None,
+        inputs: Any,
+        *,
+        run_id: UUID,
+        parent_run_id: UUID | None = None,
+        tags: list[str] | None = None,
+        metadata: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        run = self._start("chain", run_id, parent_run_id, metadata, _run_name(serialized, kwargs))
+        if run is not None and run.is_root and run.trace.capture_content:
+            run.inputs = convert(inputs)
+
+    @guarded
+    def on_chain_end(
+        self,
+        outputs: Any,
+        *,
+        run_id: UUID,
+        parent_run_id: UUID | None = None,
+        **kwargs: Any,
+    ) -> None:
+        self._end_chain(run_id, time.perf_counter(), outputs, None, kwargs.get("inputs"))
+
+    @guarded
+    def on_chain_error(
+        self,
+        error: BaseException,
+        *,
+        run_id: UUID,
+        parent_run_id: UUID | None = None,
+        **kwargs: Any,
+    ) -> None:
+        self._end_chain(run_id, time.perf_counter(), None, error, kwargs.get("inputs"))
+
+    def _end_chain(
+        self,
+        run_id: UUID,
+        ended: float,
+        outputs: Any,
+        error: BaseException | None,
+        late_inputs: Any,
+    ) -> None:
+        run = self._runs.pop(run_id)
+        if run is None:
+            return
+        if _is_interrupt(error):
+            run.trace.interrupted = True
+        if not run.is_root:
+            return  # only top-level chains are events; inner ones only link their children
+        if late_inputs is not None and run.trace.capture_content:
+            # A streamed chain learns its input only as it is consumed; LangChain hands the
+            # final input to the end callback.
+            run.inputs = convert(late_inputs)
+        props = self._base_properties(run, ended, error)
+        if run.trace.interrupted or (isinstance(outputs, Mapping) and "__interrupt__" in outputs):
+            props["interrupted"] = True  # a LangGraph graph paused by interrupt()
+        if run.trace.capture_content:
+            props["inputs"] = run.inputs
+            props["outputs"] = convert(outputs)
+        run.trace.send("chain", props)
+
+    # -- model calls -------------------------------------------------------------------------------
+
+    def _start_llm(
+        self,
+        inputs: dict[str, Any],
+        run_id: UUID,
+        parent_run_id: UUID | None,
+        metadata: Mapping[str, Any] | None,
+        serialized: Mapping[str, Any] | None,
+        kwargs: Mapping[str, Any],
+    ) -> None:
+        run = self._start("llm", run_id, parent_run_id, metadata, _run_name(serialized, kwargs))
+        if run is None:
+            return
+        meta = metadata or {}
+        params = kwargs.get("invocation_params")
+        params = params if isinstance(params, Mapping) else {}
+        for key, value in params.items():
+            if (
+                value is not None
+                and key not in _PRIVATE_PARAMS
+                and not key.startswith("_")
+                and key not in inputs
+            ):
+                inputs[key] = convert(value)
+        provider = meta.get("ls_provider") or params.get("_type") or "langchain"
+        model = meta.get("ls_model_name") or params.get("model") or params.get("model_name")
+        run.call = LLMCall(
+            api="langchain",
+            provider=str(provider),
+            assoc=run.trace.assoc,
+            inputs=inputs,
+            stream=bool(params.get("stream") or params.get("streaming")),
+            requested_model=model if isinstance(model, str) else None,
+        )
+
+    @guarded
+    def on_chat_model_start(
+        self,
+        serialized: dict[str, Any],
+        messages: list[list[BaseMessage]],
+        *,
+        run_id: UUID,
+        parent_run_id: UUID | None = None,
+        tags: list[str] | None = None,
+        metadata: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        # LangChain starts one run per message list, so there is exactly one list here.
+        inputs = {"messages": [message_to_dict(m) for batch in messages for m in batch]}
+        self._start_llm(inputs, run_id, parent_run_id, metadata, serialized, kwargs)
+
+    @guarded
+    def on_llm_start(
+        self,
+        serialized: dict[str, Any],
+        prompts: list[str],
+        *,
+        run_id: UUID,
+        parent_run_id: UUID | None = None,
+        tags: list[str] | None = None,
+        metadata: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        inputs = {"prompt": prompts[0] if len(prompts) == 1 else list(prompts)}
+        self._start_llm(inputs, run_id, parent_run_id, metadata, serialized, kwargs)
+
+    @guarded
+    def on_llm_new_token(
+        self,
+        token: str | list[str | dict[str, Any]],
+        *,
+        chunk: GenerationChunk | ChatGenerationChunk | None = None,
+        run_id: UUID,
+        parent_run_id: UUID | None = None,
+        tags: list[str] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        run = self._runs.get(run_id)
+        if run is None or run.call is None:
+            return
+        call = run.call
+        call.stream = True
+        if token or getattr(getattr(chunk, "message", None), "tool_call_chunks", None):
+            call.mark_first_token()
+
+    @guarded
+    def on_llm_end(
+        self,
+        response: LLMResult,
+        *,
+        run_id: UUID,
+        parent_run_id: UUID | None = None,
+        tags: list[str] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        self._end_llm(run_id, time.perf_counter(), response, None)
+
+    @guarded
+    def on_llm_error(
+        self,
+        error: BaseException,
+        *,
+        run_id: UUID,
+        parent_run_id: UUID | None = None,
+        tags: list[str] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        response = kwargs.get("response")
+        partial = response if isinstance(response, LLMResult) else None
+        self._end_llm(run_id, time.perf_counter(), partial, error)
+
+    def _end_llm(
+        self,
+        run_id: UUID,
+        ended: float,
+        response: LLMResult | None,
+        error: BaseException | None,
+    ) -> None:
+        run = self._runs.pop(run_id)
+        if run is None or run.call is None:
+            return
+        outcome = outcome_from_result(response)
+        call = run.call
+        if outcome.provider and call.provider == "langchain":
+            call.provider = outcome.provider
+        extra: dict[str, Any] = {"name": run.name, **run.ids()}
+        failed = error is not None and not _is_control_flow(error)
+        if _is_interrupt(error):
+            extra["interrupted"] = True
+        props = call.properties(
+            ended,
+            outcome.output,
+            outcome.model,
+            outcome.usage,
+            outcome.finish_reason,
+            error if failed else None,
+            extra,
+            capture_content=run.trace.capture_content,
+        )
+        run.trace.send("llm", props)
+
+    # -- tools ---------------------------------------------------------------------------------
+
+    @guarded
+    def on_tool_start(
+        self,
+        serialized: dict[str, Any],
+        input_str: str,
+        *,
+        run_id: UUID,
+        parent_run_id: UUID | None = None,
+        tags: list[str] | None = None,
+        metadata: dict[str, Any] | None = None,
+        inputs: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        run = self._start("tool", run_id, parent_run_id, metadata, _run_name(serialized, kwargs))
+        if run is None:
+            return
+        tool_call_id = kwargs.get("tool_call_id")
+        run.inputs = {
+            "input": convert(inputs) if inputs is not None else input_str,
+            "tool_call_id": tool_call_id if isinstance(tool_call_id, str) else None,
+        }
+
+    @guarded
+    def on_tool_end(
+        self,
+        output: Any,
+        *,
+        run_id: UUID,
+        parent_run_id: UUID | None = None,
+        **kwargs: Any,
+    ) -> None:
+        self._end_tool(run_id, time.perf_counter(), output, None)
+
+    @guarded
+    def on_tool_error(
+        self,
+        error: BaseException,
+        *,
+        run_id: UUID,
+        parent_run_id: UUID | None = None,
+        **kwargs: Any,
+    ) -> None:
+        self._end_tool(run_id, time.perf_counter(), None, error)
+
+    def _end_tool(
+        self, run_id: UUID, ended: float, output: Any, error: BaseException | None
+    ) -> None:
+        run = self._runs.pop(run_id)
+        if run is None:
+            return
+        props = self._base_properties(run, ended, error)
+        started = run.inputs or {}
+        props["tool_call_id"] = started.get("tool_call_id")
+        if run.trace.capture_content:
+            props["input"] = started.get("input")
+            # A tool called with a ToolCall returns a ToolMessage; its content is the output.
+            props["output"] = output.content if isinstance(output, ToolMessage) else convert(output)
+        run.trace.send("tool", props)
+
+    # -- retrievers ------------------------------------------------------------------------------
+
+    @guarded
+    def on_retriever_start(
+        self,
+        serialized: dict[str, Any],
+        query: str,
+        *,
+        run_id: UUID,
+        parent_run_id: UUID | None = None,
+        tags: list[str] | None = None,
+        metadata: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        run = self._start(
+            "retriever", run_id, parent_run_id, metadata, _run_name(serialized, kwargs)
+        )
+        if run is not None:
+            run.inputs = query
+
+    @guarded
+    def on_retriever_end(
+        self,
+        documents: Sequence[Document],
+        *,
+        run_id: UUID,
+        parent_run_id: UUID | None = None,
+        **kwargs: Any,
+    ) -> None:
+        self._end_retriever(run_id, time.perf_counter(), documents, None)
+
+    @guarded
+    def on_retriever_error(
+        self,
+        error: BaseException,
+        *,
+        run_id: UUID,
+        parent_run_id: UUID | None = None,
+        **kwargs: Any,
+    ) -> None:
+        self._end_retriever(run_id, time.perf_counter(), None, error)
+
+    def _end_retriever(
+        self,
+        run_id: UUID,
+        ended: float,
+        documents: Sequence[Document] | None,
+        error: BaseException | None,
+    ) -> None:
+        run = self._runs.pop(run_id)
+        if run is None:
+            return
+        props = self._base_properties(run, ended, error)
+        props["document_count"] = len(documents) if documents is not None else None
+        if run.trace.capture_content:
+            props["query"] = run.inputs
+            props["documents"] = (
+                [convert(getattr(doc, "metadata", None)) for doc in documents]
+                if documents is not None
+                else None
+            )
+        run.trace.send("retriever", props)
