@@ -11,7 +11,8 @@ Path parameters are percent-decoded from the raw request target (``RAW_URI`` or 
 which the devserver's own HTTP server provides) so ids containing ``/`` survive; under a server
 that only gives the decoded ``PATH_INFO`` such ids cannot be routed.
 
-Every answer is JSON (the dashboard at ``/`` excepted); every error is
+Every answer is JSON (the dashboard's HTML pages at ``/``, ``/sessions/<id>``, ``/agents`` and
+``/people`` excepted); every error is
 ``{"detail": {"type": <kind>, "message": <text>}}``; nothing raises out of the app.
 """
 
@@ -33,6 +34,7 @@ from voker_core._version import __version__
 from voker_core.devserver import dashboard
 from voker_core.devserver.openapi import build_openapi
 from voker_core.devserver.routing import (
+    PAGES,
     ROUTES,
     MethodNotAllowed,
     PathError,
@@ -222,7 +224,7 @@ class VokerApp:
         if injected is not None:
             return injected
         try:
-            found = match(ROUTES, method, segments)
+            found = match(ROUTES + PAGES, method, segments)
         except MethodNotAllowed as exc:
             raise ApiError(
                 405,
@@ -411,15 +413,32 @@ class VokerApp:
         return Response(200, self._openapi_json)
 
     def _dashboard(self, request: Request) -> Response:
-        key = request.query.get("key") if self.api_key is not None else None
-        session = request.query.get("session")
-        if session:
-            events, _ = self.store.list_events(session=session)
-            page = dashboard.render_session(session, events, key=key)
-        else:
-            sessions, total = self.store.list_sessions(limit=MAX_PAGE_SIZE)
-            page = dashboard.render_sessions(sessions, total=total, key=key)
-        return Response(200, page.encode("utf-8"), content_type="text/html; charset=utf-8")
+        return self._html(
+            dashboard.sessions_view(self.store, request.query, key=self._key(request))
+        )
+
+    def _dashboard_session(self, request: Request) -> Response:
+        session = request.params["session"]
+        key = self._key(request)
+        return self._html(dashboard.session_view(self.store, session, request.query, key=key))
+
+    def _dashboard_agents(self, request: Request) -> Response:
+        return self._html(dashboard.agents_view(self.store, request.query, key=self._key(request)))
+
+    def _dashboard_people(self, request: Request) -> Response:
+        return self._html(dashboard.people_view(self.store, request.query, key=self._key(request)))
+
+    def _key(self, request: Request) -> str | None:
+        # Pages opened in a browser carry the enforced key as ?key= in their links.
+        return request.query.get("key") if self.api_key is not None else None
+
+    @staticmethod
+    def _html(result: dashboard.Page) -> Response:
+        headers = {**dashboard.SECURITY_HEADERS, **result.headers}
+        body = result.body.encode("utf-8")
+        return Response(
+            result.status, body, content_type="text/html; charset=utf-8", headers=headers
+        )
 
     # -- helpers --------------------------------------------------------------------------------
 

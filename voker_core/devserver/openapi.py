@@ -374,13 +374,20 @@ def build_openapi() -> JSON:
         },
         "/": {
             "get": {
-                "summary": "Dashboard: sessions, or one session's events with ?session=",
+                "summary": "Dashboard (HTML): sessions; also /sessions/{id}, /agents, /people",
                 "parameters": [
-                    _param("session", "query", "show this session's events"),
+                    _param("session", "query", "redirect to this session's page"),
+                    _param("agent", "query", "only sessions with an event of this agent"),
+                    _param("version", "query", "... of this agent version"),
+                    _param("person", "query", "... of this person"),
+                    _param("errors", "query", "1: only sessions with a failed call"),
+                    _param("page", "query", "1-based page number"),
+                    _param("limit", "query", "sessions per page (default 50, at most 500)"),
                     _param("key", "query", "the API key, when the server enforces one"),
                 ],
                 "responses": {
                     "200": {"description": "HTML page", "content": {"text/html": {}}},
+                    "302": {"description": "?session= moved to /sessions/{id}"},
                     "401": _error("Missing or wrong API key (unauthorized)"),
                 },
             }

@@ -19,6 +19,7 @@ from urllib.parse import unquote_to_bytes, urlsplit
 
 __all__ = [
     "LIST_QUERY",
+    "PAGES",
     "ROUTES",
     "MethodNotAllowed",
     "PathError",
@@ -67,6 +68,8 @@ class Route:
 
 
 _EVENT_QUERY = ("session", "agent", "agent_version", "person", "event_name", *LIST_QUERY)
+_PAGE_QUERY = ("page", "limit", "key")
+_SESSIONS_PAGE_QUERY = ("session", "agent", "version", "person", "errors", *_PAGE_QUERY)
 
 #: Every endpoint the devserver answers; the OpenAPI document is checked against this table.
 ROUTES: tuple[Route, ...] = (
@@ -95,7 +98,14 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/api/v1/fingerprints/{fingerprint_id}", "get_fingerprint"),
     Route("GET", "/healthz", "healthz", auth=False),
     Route("GET", "/openapi.json", "openapi", auth=False),
-    Route("GET", "/", "dashboard", query=("session", "key")),
+    Route("GET", "/", "dashboard", query=_SESSIONS_PAGE_QUERY),
+)
+
+#: The dashboard's other HTML pages (not part of the API, so not in the OpenAPI document).
+PAGES: tuple[Route, ...] = (
+    Route("GET", "/sessions/{session}", "dashboard_session", query=_PAGE_QUERY),
+    Route("GET", "/agents", "dashboard_agents", query=("key",)),
+    Route("GET", "/people", "dashboard_people", query=_PAGE_QUERY),
 )
 
 

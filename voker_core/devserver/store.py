@@ -436,6 +436,112 @@ class Store:
                 sessions.append(_session(group, rows))
         return sessions, int(total)
 
+    # -- dashboard queries ----------------------------------------------------------------------
+
+    def session_summaries(
+        self,
+        *,
+        agent: str | None = None,
+        agent_version: str | None = None,
+        person: str | None = None,
+        errors_only: bool = False,
+        limit: int | None = None,
+        offset: int = 0,
+    ) -> tuple[list[dict[str, Any]], int]:
+        """A page of sessions for the dashboard, most recently active first, and their total.
+
+        A session is listed when one of its events matches every filter (``errors_only``: an
+        event whose ``error`` property is not null); the figures cover the whole session. Each is
+        ``{session, agents, versions, people, event_count, llm_count, tokens, error_count,
+        first_seen, last_seen}`` (:meth:`session_summary`). Two grouped queries per page, so the
+        cost follows the page size, not the number of sessions.
+        """
+        where, args = _event_where(
+            {"agent": agent, "agent_version": agent_version, "person": person}
+        )
+        if errors_only:
+            where += (" AND " if where else " WHERE ") + _HAS_ERROR
+        with self._read() as conn:
+            total = conn.execute(
+                f"SELECT COUNT(DISTINCT session) FROM events{where}", args
+            ).fetchone()[0]
+            page = conn.execute(
+                f"SELECT session, MAX(id) AS last_id FROM events{where}"
+                " GROUP BY session ORDER BY last_id DESC LIMIT ? OFFSET ?",
+                (*args, _sql_limit(limit), offset),
+            ).fetchall()
+            names = [row["session"] for row in page]
+            summaries = _session_summaries(conn, names)
+        return [summaries[name] for name in names], int(total)
+
+    def session_summary(self, session: str) -> dict[str, Any] | None:
+        """Figures for one session, or None when it has no events.
+
+        ``agents``/``people``: distinct non-null values in order of appearance; ``versions``:
+        ``[agent, agent_version]`` pairs likewise; ``tokens``: the sum of ``usage.total_tokens``
+        (else input + output) over its events, None when none reported usage; ``error_count``:
+        events whose ``error`` property is not null; ``llm_count``: ``llm`` events.
+        """
+        with self._read() as conn:
+            return _session_summaries(conn, [session]).get(session)
+
+    def agent_overview(self) -> list[dict[str, Any]]:
+        """Every agent (creation order) with its versions and their activity.
+
+        Each agent record gets ``versions`` (version records in creation order, each with
+        ``event_count``, ``session_count`` and ``last_seen``) and the same three figures for the
+        whole agent.
+        """
+        with self._read() as conn:
+            agents = conn.execute("SELECT * FROM agents ORDER BY agent_number").fetchall()
+            versions = conn.execute(
+                "SELECT * FROM agent_versions ORDER BY agent_number, agent_version_number"
+            ).fetchall()
+            by_version = {
+                (row["agent"], row["agent_version"]): row
+                for row in conn.execute(
+                    "SELECT agent, agent_version, COUNT(*) AS events,"
+                    " COUNT(DISTINCT session) AS sessions, MAX(created_at) AS last_seen"
+                    " FROM events WHERE agent IS NOT NULL GROUP BY agent, agent_version"
+                )
+            }
+            by_agent = {
+                row["agent"]: row
+                for row in conn.execute(
+                    "SELECT agent, COUNT(*) AS events, COUNT(DISTINCT session) AS sessions,"
+                    " MAX(created_at) AS last_seen FROM events WHERE agent IS NOT NULL"
+                    " GROUP BY agent"
+                )
+            }
+        grouped: dict[int, list[dict[str, Any]]] = {}
+        names = {row["agent_number"]: row["agent_name"] for row in agents}
+        for row in versions:
+            record = _version(row)
+            stats = by_version.get((names.get(row["agent_number"]), row["agent_version_name"]))
+            record.update(_activity(stats))
+            grouped.setdefault(row["agent_number"], []).append(record)
+        overview = []
+        for row in agents:
+            record = _agent(row)
+            record.update(_activity(by_agent.get(row["agent_name"])))
+            record["versions"] = grouped.get(row["agent_number"], [])
+            overview.append(record)
+        return overview
+
+    def people_activity(self, person_ids: list[str]) -> dict[str, dict[str, Any]]:
+        """``{person_id: {event_count, session_count, last_seen}}`` for the ids that have events."""
+        if not person_ids:
+            return {}
+        marks = ",".join("?" * len(person_ids))
+        with self._read() as conn:
+            rows = conn.execute(
+                "SELECT person, COUNT(*) AS events, COUNT(DISTINCT session) AS sessions,"
+                f" MAX(created_at) AS last_seen FROM events WHERE person IN ({marks})"
+                " GROUP BY person",
+                tuple(person_ids),
+            ).fetchall()
+        return {row["person"]: _activity(row) for row in rows}
+
 
 # -- helpers running inside a transaction -------------------------------------------------------
 
@@ -514,6 +620,78 @@ def _event_where(filters: Mapping[str, str | None]) -> tuple[str, tuple[str, ...
 
 def _sql_limit(limit: int | None) -> int:
     return -1 if limit is None else limit  # SQLite reads a negative LIMIT as "no limit"
+
+
+# An event "has an error" when its ``error`` property is present and not JSON null.
+_HAS_ERROR = "COALESCE(json_type(properties, '$.error'), 'null') != 'null'"
+
+
+def _number(path: str) -> str:
+    # The JSON number at ``path``, else SQL NULL (a string or object there is not a count).
+    return (
+        f"(CASE WHEN json_type(properties, '{path}') IN ('integer', 'real')"
+        f" THEN json_extract(properties, '{path}') END)"
+    )
+
+
+_TOKENS = (
+    f"COALESCE({_number('$.usage.total_tokens')},"
+    f" {_number('$.usage.input_tokens')} + {_number('$.usage.output_tokens')})"
+)
+
+
+def _session_summaries(conn: sqlite3.Connection, sessions: list[str]) -> dict[str, dict[str, Any]]:
+    if not sessions:
+        return {}
+    marks = ",".join("?" * len(sessions))
+    stats = conn.execute(
+        "SELECT session, COUNT(*) AS n, MIN(created_at) AS first_seen,"
+        " MAX(created_at) AS last_seen, SUM(event_name = 'llm') AS llm,"
+        f" SUM({_TOKENS}) AS tokens, SUM({_HAS_ERROR}) AS errors"
+        f" FROM events WHERE session IN ({marks}) GROUP BY session",
+        tuple(sessions),
+    ).fetchall()
+    links = conn.execute(
+        "SELECT session, agent, agent_version, person, MIN(id) AS first_id FROM events"
+        f" WHERE session IN ({marks}) GROUP BY session, agent, agent_version, person"
+        " ORDER BY first_id",
+        tuple(sessions),
+    ).fetchall()
+    found: dict[str, dict[str, Any]] = {}
+    for row in stats:
+        tokens = row["tokens"]
+        found[row["session"]] = {
+            "session": row["session"],
+            "agents": [],
+            "versions": [],
+            "people": [],
+            "event_count": int(row["n"]),
+            "llm_count": int(row["llm"] or 0),
+            "tokens": None if tokens is None else int(tokens),
+            "error_count": int(row["errors"] or 0),
+            "first_seen": row["first_seen"],
+            "last_seen": row["last_seen"],
+        }
+    for row in links:
+        summary = found[row["session"]]
+        if row["agent"] is not None and row["agent"] not in summary["agents"]:
+            summary["agents"].append(row["agent"])
+        pair = [row["agent"], row["agent_version"]]
+        if row["agent"] is not None and pair not in summary["versions"]:
+            summary["versions"].append(pair)
+        if row["person"] is not None and row["person"] not in summary["people"]:
+            summary["people"].append(row["person"])
+    return found
+
+
+def _activity(row: sqlite3.Row | None) -> dict[str, Any]:
+    if row is None:
+        return {"event_count": 0, "session_count": 0, "last_seen": None}
+    return {
+        "event_count": int(row["events"]),
+        "session_count": int(row["sessions"]),
+        "last_seen": row["last_seen"],
+    }
 
 
 # -- row to API record --------------------------------------------------------------------------
