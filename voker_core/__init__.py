@@ -12,6 +12,7 @@ provider clients.
 
 from voker_core._version import __version__
 from voker_core.api_client import ApiClient
+from voker_core.client import DeliveryStats, VokerClient, configure, get_client
 from voker_core.context import VokerContext, context, current_context
 from voker_core.errors import (
     AgentNotFoundError,
@@ -39,6 +40,7 @@ __all__ = [
     "ApiClient",
     "AuthenticationError",
     "ConfigurationError",
+    "DeliveryStats",
     "Fingerprint",
     "FingerprintNotFoundError",
     "NotFoundError",
@@ -48,11 +50,14 @@ __all__ = [
     "ServerError",
     "SessionIdEmptyError",
     "ValidationError",
+    "VokerClient",
     "VokerConnectionError",
     "VokerContext",
     "VokerError",
     "VokerTimeoutError",
     "__version__",
+    "configure",
     "context",
     "current_context",
+    "get_client",
 ]

@@ -1,32 +1,81 @@
-"""Cheap structural copies of call arguments, taken on the caller's thread.
+"""The caller-thread copy of event properties: cheap, structural, never raises.
 
-Serialisation happens later on the delivery worker, so what we keep must not change when the
-application mutates its own lists and dicts afterwards (the common ``messages.append(reply)``
-right after a call). Copying the containers is enough: strings and numbers are immutable, and
-provider objects (pydantic models) are not mutated in place by ordinary code.
+``VokerClient`` copies what the caller hands it before returning, so that mutating a dict after
+``events.create(...)`` does not change what is sent. Only containers are copied (dicts, lists and
+other mappings, tuples; sets become lists); everything else is kept by reference and converted to JSON
+later, on the delivery worker, by :func:`voker_core.serialize.to_jsonable`. Shared and cyclic
+containers keep their shape (a memo maps each original to its copy), and copying stops below
+:data:`SNAPSHOT_DEPTH` levels, past the depth the serialiser keeps anyway.
+
+>>> original = {"messages": [{"role": "user", "content": "hi"}]}
+>>> copy = snapshot(original)
+>>> original["messages"].append({"role": "assistant", "content": "hello"})
+>>> len(copy["messages"])
+1
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["snapshot"]
+from voker_core.serialize import MAX_DEPTH
 
-_MAX_DEPTH = 64
+__all__ = ["SNAPSHOT_DEPTH", "snapshot"]
+
+SNAPSHOT_DEPTH = MAX_DEPTH + 2
+
+_ATOMIC = frozenset({str, int, float, bool, type(None), bytes})
 
 
-def snapshot(value: Any, _depth: int = 0) -> Any:
-    """Copy dicts, lists and tuples recursively; keep every other object as it is.
-
-    Cycles and absurd nesting stop the copy at ``_MAX_DEPTH`` (the serialiser cuts them later).
-    """
-    if _depth >= _MAX_DEPTH:
+def snapshot(value: Any) -> Any:
+    """Copy the containers of ``value`` (see the module docstring)."""
+    if type(value) in _ATOMIC:
         return value
+    try:
+        return _copy(value, 0, {})
+    except RuntimeError:
+        # Another thread resized a dict while we walked it; its C-level copy() is atomic.
+        try:
+            return _copy(_shallow(value), 0, {})
+        except Exception:
+            return value
+    except Exception:
+        return value
+
+
+def _shallow(value: Any) -> Any:
+    if isinstance(value, dict):
+        return value.copy()
+    if isinstance(value, list):
+        return value[:]
+    return value
+
+
+def _copy(value: Any, depth: int, memo: dict[int, Any]) -> Any:
     cls = type(value)
-    if cls is dict:
-        return {k: snapshot(v, _depth + 1) for k, v in value.items()}
-    if cls is list:
-        return [snapshot(v, _depth + 1) for v in value]
+    if cls in _ATOMIC or depth > SNAPSHOT_DEPTH:
+        return value
+    ident = id(value)
+    done = memo.get(ident)
+    if done is not None:
+        return done
+    if cls is dict or (isinstance(value, Mapping) and not hasattr(value, "model_dump")):
+        out: dict[Any, Any] = {}
+        memo[ident] = out
+        for key, item in value.items():
+            out[key] = item if type(item) in _ATOMIC else _copy(item, depth + 1, memo)
+        return out
+    if cls is list or isinstance(value, (list, set, frozenset)):
+        items: list[Any] = []
+        memo[ident] = items
+        for item in value:
+            items.append(item if type(item) in _ATOMIC else _copy(item, depth + 1, memo))
+        return items
     if cls is tuple:
-        return tuple(snapshot(v, _depth + 1) for v in value)
+        # Tuples stay tuples (callers may rely on the type); a tuple cannot contain itself
+        # without a mutable container in between, which the memo handles.
+        return tuple(
+            item if type(item) in _ATOMIC else _copy(item, depth + 1, memo) for item in value
+        )
     return value

@@ -1,0 +1,213 @@
+"""Delivery under load and under faults: every event stored exactly once, sessions in order."""
+
+from __future__ import annotations
+
+import threading
+import time
+import tracemalloc
+from collections import Counter, defaultdict
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from tests.delivery.faulty_server import FaultyServer
+from voker_core import VokerClient
+
+
+def _assert_each_stored_once_in_order(
+    events: list[dict[str, Any]], expected: int, key: str = "i"
+) -> None:
+    """Every (session, i) exactly once, and within a session in increasing ``i``."""
+    assert len(events) == expected
+    ids = Counter((e["session"], e["properties"][key]) for e in events)
+    assert len(ids) == expected, [k for k, n in ids.items() if n > 1][:5]
+    by_session: dict[str, list[int]] = defaultdict(list)
+    for event in events:  # the server lists oldest first
+        by_session[event["session"]].append(event["properties"][key])
+    for session, order in by_session.items():
+        assert order == sorted(order), f"session {session} out of order: {order[:20]}"
+
+
+def test_eight_threads_times_a_thousand_events(
+    voker_server: Any, make_client: Callable[..., VokerClient]
+) -> None:
+    client = make_client(base_url=voker_server.base_url)
+    barrier = threading.Barrier(8)
+
+    def produce(thread: int) -> None:
+        barrier.wait()
+        for i in range(1000):
+            client.events.create(
+                event_name="e", properties={"i": i, "t": thread}, session=f"t{thread}-s{i % 3}"
+            )
+
+    threads = [threading.Thread(target=produce, args=(n,)) for n in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert client.flush(60)
+    _assert_each_stored_once_in_order(voker_server.events(), 8000)
+    stats = client.stats
+    assert (stats.queued, stats.sent, stats.dropped, stats.failed) == (8000, 8000, 0, 0)
+
+
+def _send_burst(client: VokerClient, sessions: int = 4, per_session: int = 10) -> int:
+    for i in range(per_session):
+        for s in range(sessions):
+            client.events.create(event_name="e", properties={"i": i}, session=f"s{s}")
+    return sessions * per_session
+
+
+@pytest.mark.parametrize(
+    "plan",
+    [
+        pytest.param(lambda p: p.fail(4, status=503, path_prefix="/api/v1/events"), id="503-burst"),
+        pytest.param(
+            lambda p: p.fail(3, status=502, path_prefix="/api/v1/"), id="502-burst-any-endpoint"
+        ),
+        pytest.param(
+            lambda p: p.fail(2, status=429, retry_after=0.5, path_prefix="/api/v1/events"),
+            id="429-retry-after",
+        ),
+        pytest.param(lambda p: p.drop(3, path_prefix="/api/v1/events"), id="dropped-before"),
+        pytest.param(
+            lambda p: p.drop(3, after_forward=True, path_prefix="/api/v1/events"),
+            id="dropped-after-storing",
+        ),
+        pytest.param(
+            lambda p: p.slow(3, delay=0.6, path_prefix="/api/v1/events"),
+            id="slower-than-timeout",
+        ),
+        pytest.param(lambda p: p.fail(2, status=500, path_prefix="/api/v1/events"), id="500"),
+    ],
+)
+def test_each_fault_mode_still_stores_every_event_once(
+    voker_server: Any,
+    faulty: FaultyServer,
+    make_client: Callable[..., VokerClient],
+    plan: Callable[[FaultyServer], None],
+) -> None:
+    plan(faulty)
+    client = make_client(base_url=faulty.base_url, timeout=0.3)
+    sent = _send_burst(client)
+    assert client.flush(15)
+    assert faulty.pending_faults() == 0
+    _assert_each_stored_once_in_order(voker_server.events(), sent)
+    stats = client.stats
+    assert stats.sent == sent and stats.failed == 0 and stats.dropped == 0
+    # Retried event requests, or (502 on any endpoint) a retried fingerprint request.
+    assert stats.retried + faulty.count("PUT", "/api/v1/fingerprints") - 1 >= 2
+
+
+def test_retry_after_is_honoured(
+    voker_server: Any, faulty: FaultyServer, make_client: Callable[..., VokerClient]
+) -> None:
+    faulty.fail(1, status=429, retry_after=1.0, path_prefix="/api/v1/events")
+    client = make_client(base_url=faulty.base_url)
+    client.events.create(event_name="e", properties={}, session="s")
+    client.events.create(event_name="e2", properties={}, session="other")
+    started = time.monotonic()
+    assert client.flush(10)
+    assert time.monotonic() - started >= 0.95  # nothing was sent again before Retry-After
+    assert faulty.count("POST", "/api/v1/events") == 3
+    assert len(voker_server.events()) == 2
+
+
+def test_refused_connections_then_recovery(
+    voker_server: Any, faulty: FaultyServer, make_client: Callable[..., VokerClient]
+) -> None:
+    client = make_client(base_url=faulty.base_url, timeout=1)
+    client.events.create(event_name="warm", properties={"i": -1}, session="s0")
+    assert client.flush(5)
+    faulty.refuse_for(1.0)  # the pooled keep-alive connections are cut too
+    sent = _send_burst(client)
+    assert client.flush(15)
+    events = [e for e in voker_server.events() if e["event_name"] == "e"]
+    _assert_each_stored_once_in_order(events, sent)
+    assert client.stats.retried >= 1
+
+
+def test_voker_down_from_the_start_then_up(
+    voker_server: Any, make_client: Callable[..., VokerClient]
+) -> None:
+    voker_server.stop()
+    client = make_client(base_url=voker_server.base_url, timeout=0.5)
+    sent = _send_burst(client)
+    time.sleep(0.5)
+    assert client.stats.pending == sent
+    voker_server.start()
+    assert client.flush(15)
+    _assert_each_stored_once_in_order(voker_server.events(), sent)
+
+
+def test_fingerprint_endpoint_failing_for_three_seconds(
+    voker_server: Any, faulty: FaultyServer, make_client: Callable[..., VokerClient]
+) -> None:
+    faulty.fail_for(3.0, status=503, path_prefix="/api/v1/fingerprints")
+    client = make_client(base_url=faulty.base_url)
+    sent = _send_burst(client, sessions=3, per_session=5)
+    client.agents.create(agent_name="bot", description="d")
+    assert client.flush(15)
+    _assert_each_stored_once_in_order(voker_server.events(), sent)
+    assert faulty.count("PUT", "/api/v1/fingerprints") >= 3
+    assert len(voker_server.fingerprints()) == 1
+    assert voker_server.agents()[0]["description"] == "d"
+
+
+def test_fingerprint_not_found_makes_a_new_fingerprint_and_resends(
+    voker_server: Any, faulty: FaultyServer, make_client: Callable[..., VokerClient]
+) -> None:
+    client = make_client(base_url=faulty.base_url)
+    client.events.create(event_name="first", properties={"i": 0}, session="s")
+    assert client.flush(5)
+    faulty.not_found(1, kind="fingerprint-not-found", path_prefix="/api/v1/events")
+    client.events.create(event_name="second", properties={"i": 1}, session="s")
+    assert client.flush(5)
+    fingerprints = [f["fingerprint_id"] for f in voker_server.fingerprints()]
+    assert len(fingerprints) == 2
+    events = voker_server.events()
+    assert [e["event_name"] for e in events] == ["first", "second"]
+    assert [e["fingerprint_id"] for e in events] == fingerprints
+
+
+def test_voker_down_for_the_whole_run_stays_bounded_and_closes_fast(
+    make_client: Callable[..., VokerClient], closed_port: int
+) -> None:
+    client = make_client(
+        base_url=f"http://127.0.0.1:{closed_port}", max_queue_size=1000, flush_timeout=30
+    )
+
+    def attempt(n: int, offset: int) -> None:
+        for i in range(n):
+            client.events.create(
+                event_name="llm",
+                properties={"i": offset + i, "text": f"message {offset + i} " * 20},
+                session=f"s{i % 50}",
+            )
+
+    tracemalloc.start()
+    try:
+        attempt(2000, 0)
+        # Let the worker build (and keep) its fingerprint payload before taking the baseline.
+        time.sleep(1.0)
+        after_first = tracemalloc.get_traced_memory()[0]
+        attempt(20_000, 2000)
+        after_many = tracemalloc.get_traced_memory()[0]
+    finally:
+        tracemalloc.stop()
+    stats = client.stats
+    assert stats.pending == 1000
+    assert stats.queue_full == stats.dropped == 21_000
+    assert stats.queued == 1000
+    # Ten times more attempts, no more memory: the queue holds max_queue_size items at most.
+    # (Keeping the 20,000 extra events would take well over 10 MB.)
+    assert after_many - after_first < 1_500_000, (after_first, after_many)
+
+    started = time.monotonic()
+    client.close(timeout=1)
+    elapsed = time.monotonic() - started
+    assert elapsed < 2.0
+    assert client.stats.pending == 0
+    assert client.stats.dropped == 22_000  # the 1,000 still queued at close are dropped too
