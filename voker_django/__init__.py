@@ -1,1 +1,18 @@
-"""voker_django."""
+"""Voker for Django: one middleware line ties every LLM call of a request to its visitor.
+
+::
+
+    INSTALLED_APPS += ["voker_django"]
+    MIDDLEWARE += ["voker_django.middleware.VokerMiddleware"]   # after session + auth middleware
+    VOKER = {"AGENT": "support-bot"}                            # API key: VOKER_API_KEY
+
+    @voker_django.agent("billing-bot")          # a view's own agent (function or class, sync or async)
+    def invoices(request): ...
+
+See :mod:`voker_django.conf` for every setting, :mod:`voker_django.middleware` for what a
+request gets, and :mod:`voker_django.agents` for when ``AGENTS`` are registered.
+"""
+
+from voker_django.decorators import agent
+
+__all__ = ["agent"]

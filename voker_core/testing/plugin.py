@@ -7,6 +7,13 @@ Fixtures:
   ``@pytest.mark.voker_server(api_key="secret", latency=0.01)``.
 - ``voker_env``: ``voker_server`` plus ``VOKER_BASE_URL`` and ``VOKER_API_KEY`` set to it in the
   environment (undone after the test), for code that configures itself from the environment.
+- ``voker_client``: a :class:`~voker_core.VokerClient` delivering to ``voker_server``; closed
+  (and so flushed) after the test. Call ``voker_client.flush()`` before reading events back.
+- ``default_voker_client``: the same, installed as the process-wide default (what
+  ``voker_core.configure`` does, so wrappers and plug-ins use it), with the environment set as
+  ``voker_env`` does; a disabled default is put back after the test.
+- ``fake_llm``: a started :class:`~voker_core.testing.fake_llm.FakeLLMServer` speaking the
+  OpenAI, Anthropic and Gemini HTTP APIs on a free port, stopped after the test.
 
 Example::
 
@@ -27,6 +34,8 @@ from typing import TYPE_CHECKING
 import pytest
 
 if TYPE_CHECKING:
+    from voker_core.client import VokerClient
+    from voker_core.testing.fake_llm import FakeLLMServer
     from voker_core.testing.server import VokerTestServer
 
 #: The key ``voker_env`` exports when the server enforces none (any key is accepted then).
@@ -57,3 +66,41 @@ def voker_env(voker_server: VokerTestServer, monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setenv("VOKER_BASE_URL", voker_server.base_url)
     monkeypatch.setenv("VOKER_API_KEY", voker_server.api_key or TEST_API_KEY)
     return voker_server
+
+
+@pytest.fixture
+def voker_client(voker_server: VokerTestServer) -> Iterator[VokerClient]:
+    """A ``VokerClient`` delivering to ``voker_server``; closed (flushed) after the test."""
+    from voker_core.client import VokerClient
+
+    client = VokerClient(
+        api_key=voker_server.api_key or TEST_API_KEY, base_url=voker_server.base_url
+    )
+    try:
+        yield client
+    finally:
+        client.close(timeout=5)
+
+
+@pytest.fixture
+def default_voker_client(
+    voker_env: VokerTestServer, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[VokerClient]:
+    """A client for ``voker_server`` installed as the process-wide default client."""
+    from voker_core.client import configure
+
+    client = configure(api_key=voker_env.api_key or TEST_API_KEY, base_url=voker_env.base_url)
+    try:
+        yield client
+    finally:
+        client.close(timeout=5)
+        configure(enabled=False)
+
+
+@pytest.fixture
+def fake_llm() -> Iterator[FakeLLMServer]:
+    """A local server speaking the OpenAI, Anthropic and Gemini HTTP APIs, stopped after."""
+    from voker_core.testing.fake_llm import FakeLLMServer
+
+    with FakeLLMServer() as server:
+        yield server

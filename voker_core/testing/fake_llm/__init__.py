@@ -65,9 +65,8 @@ Errors use each provider's body shape: OpenAI ``{"error": {message, type, param,
 Anthropic ``{"type": "error", "error": {type, message}}``, Google
 ``{"error": {code, message, status}}``, so the SDKs raise their own exception classes.
 
-pytest: ``from voker_core.testing.fake_llm.fixtures import fake_llm`` in a ``conftest.py`` (or
-load the plugin with ``pytest_plugins = ["voker_core.testing.fake_llm.fixtures"]``) gives a
-started `FakeLLMServer` per test. Command line (offline demo): ``python -m
+pytest: our plugin (``voker_core.testing.plugin``, loaded automatically once the package is
+installed) provides the ``fake_llm`` fixture, a started `FakeLLMServer` per test. Command line (offline demo): ``python -m
 voker_core.testing.fake_llm [--host H] [--port P] [--reply TEXT]`` prints the environment
 variables to export and serves until interrupted.
 """

@@ -1,0 +1,196 @@
+"""Views of the test project: they call LLMs the way an application does — through the wrapped
+OpenAI client (pointed at the fake provider by ``OPENAI_BASE_URL``) and a LangChain runnable —
+and pass no ``voker_*`` argument: the middleware and the decorator supply everything.
+
+Each answer echoes the question (the fake provider's default), so a test can tell which request
+an event came from.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+from collections.abc import AsyncIterator, Iterator
+
+from django.contrib.auth import aauthenticate, alogin, authenticate, login
+from django.http import (
+    HttpRequest,
+    HttpResponse,
+    JsonResponse,
+    StreamingHttpResponse,
+)
+from django.utils.decorators import method_decorator
+from django.views import View
+from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
+from langchain_core.messages import AIMessage
+
+import voker_core
+import voker_django
+from voker_core.ai.provider_openai import AsyncOpenAI, OpenAI
+from voker_core.client import get_client
+from voker_langchain import VokerCallbackHandler
+
+MODEL = "gpt-4.1-mini"
+
+
+@functools.lru_cache(maxsize=16)
+def _openai(base_url: str) -> OpenAI:
+    return OpenAI(api_key="test-key", base_url=base_url, max_retries=0)
+
+
+def openai_client() -> OpenAI:
+    """One wrapped client per provider URL (each test starts its own fake provider)."""
+    return _openai(os.environ["OPENAI_BASE_URL"])
+
+
+def async_openai_client() -> AsyncOpenAI:
+    # An async HTTP pool belongs to one event loop, and tests run many: one client per call.
+    return AsyncOpenAI(api_key="test-key", base_url=os.environ["OPENAI_BASE_URL"], max_retries=0)
+
+
+def _question(request: HttpRequest) -> str:
+    return request.GET.get("q") or request.POST.get("q") or "hello"
+
+
+def _messages(question: str) -> list[dict[str, str]]:
+    return [{"role": "user", "content": question}]
+
+
+def chat(request: HttpRequest) -> JsonResponse:
+    completion = openai_client().chat.completions.create(
+        model=MODEL, messages=_messages(_question(request))
+    )
+    return JsonResponse({"reply": completion.choices[0].message.content})
+
+
+async def achat(request: HttpRequest) -> JsonResponse:
+    async with async_openai_client() as client:
+        completion = await client.chat.completions.create(
+            model=MODEL, messages=_messages(_question(request))
+        )
+    return JsonResponse({"reply": completion.choices[0].message.content})
+
+
+def nothing(request: HttpRequest) -> HttpResponse:
+    """A page that records nothing (and so must cost no query)."""
+    return HttpResponse("ok")
+
+
+def stream_chat(request: HttpRequest) -> StreamingHttpResponse:
+    question = _question(request)
+
+    def body() -> Iterator[str]:
+        # The LLM call happens while the server iterates the body, after the view returned.
+        stream = openai_client().chat.completions.create(
+            model=MODEL, messages=_messages(question), stream=True
+        )
+        for chunk in stream:
+            if chunk.choices and chunk.choices[0].delta.content:
+                yield chunk.choices[0].delta.content
+
+    return StreamingHttpResponse(body(), content_type="text/plain")
+
+
+async def astream_chat(request: HttpRequest) -> StreamingHttpResponse:
+    question = _question(request)
+
+    async def body() -> AsyncIterator[str]:
+        async with async_openai_client() as client:
+            stream = await client.chat.completions.create(
+                model=MODEL, messages=_messages(question), stream=True
+            )
+            async for chunk in stream:
+                if chunk.choices and chunk.choices[0].delta.content:
+                    yield chunk.choices[0].delta.content
+
+    return StreamingHttpResponse(body(), content_type="text/plain")
+
+
+def _fake_model(question: str) -> GenericFakeChatModel:
+    return GenericFakeChatModel(messages=iter([AIMessage(content=f"Chain: {question}")]))
+
+
+def chain(request: HttpRequest) -> JsonResponse:
+    question = _question(request)
+    message = _fake_model(question).invoke(
+        question, config={"callbacks": [VokerCallbackHandler()], "run_name": "chat-chain"}
+    )
+    return JsonResponse({"reply": message.content})
+
+
+async def achain(request: HttpRequest) -> JsonResponse:
+    question = _question(request)
+    message = await _fake_model(question).ainvoke(
+        question, config={"callbacks": [VokerCallbackHandler()], "run_name": "chat-chain"}
+    )
+    return JsonResponse({"reply": message.content})
+
+
+def feedback(request: HttpRequest) -> JsonResponse:
+    """A custom event: only a name and properties, the rest comes from the request."""
+    get_client().events.create(event_name="feedback", properties={"score": 1})
+    return JsonResponse({"ok": True})
+
+
+async def afeedback(request: HttpRequest) -> JsonResponse:
+    get_client().events.create(event_name="feedback", properties={"score": 1})
+    return JsonResponse({"ok": True})
+
+
+def current(request: HttpRequest) -> JsonResponse:
+    """What the view sees of the Voker context (agent/version only: nothing lazy is resolved)."""
+    ctx = voker_core.current_context()
+    return JsonResponse({"agent": ctx.agent, "agent_version": ctx.agent_version})
+
+
+@voker_django.agent("billing-bot", version="v2")
+def billing(request: HttpRequest) -> JsonResponse:
+    return chat(request)
+
+
+@voker_django.agent("billing-bot")
+async def abilling(request: HttpRequest) -> JsonResponse:
+    return await achat(request)
+
+
+@voker_django.agent("billing-bot")
+def billing_stream(request: HttpRequest) -> StreamingHttpResponse:
+    return stream_chat(request)
+
+
+@voker_django.agent("search-bot", version="s1")
+class SearchView(View):
+    def get(self, request: HttpRequest) -> JsonResponse:
+        return chat(request)
+
+
+@voker_django.agent("deep-search-bot")
+class DeepSearchView(SearchView):
+    """A subclass decorated again: its own agent wins over the parent's."""
+
+
+@method_decorator(voker_django.agent("async-search-bot"), name="dispatch")
+class AsyncSearchView(View):
+    async def get(self, request: HttpRequest) -> JsonResponse:
+        return await achat(request)
+
+
+def login_view(request: HttpRequest) -> HttpResponse:
+    data = json.loads(request.body or b"{}")
+    user = authenticate(request, username=data.get("username"), password=data.get("password"))
+    if user is None:
+        return HttpResponse(status=403)
+    login(request, user)
+    return HttpResponse("logged in")
+
+
+async def alogin_view(request: HttpRequest) -> HttpResponse:
+    data = json.loads(request.body or b"{}")
+    user = await aauthenticate(
+        request, username=data.get("username"), password=data.get("password")
+    )
+    if user is None:
+        return HttpResponse(status=403)
+    await alogin(request, user)
+    return HttpResponse("logged in")

@@ -1,0 +1,24 @@
+from django.urls import path
+
+from tests.django_tests.chat import views
+
+urlpatterns = [
+    path("chat/", views.chat),
+    path("achat/", views.achat),
+    path("nothing/", views.nothing),
+    path("stream/", views.stream_chat),
+    path("astream/", views.astream_chat),
+    path("chain/", views.chain),
+    path("achain/", views.achain),
+    path("feedback/", views.feedback),
+    path("afeedback/", views.afeedback),
+    path("current/", views.current),
+    path("billing/", views.billing),
+    path("abilling/", views.abilling),
+    path("billing-stream/", views.billing_stream),
+    path("search/", views.SearchView.as_view()),
+    path("deep-search/", views.DeepSearchView.as_view()),
+    path("asearch/", views.AsyncSearchView.as_view()),
+    path("login/", views.login_view),
+    path("alogin/", views.alogin_view),
+]

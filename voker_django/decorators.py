@@ -1,0 +1,123 @@
+"""``voker_django.agent``: the agent (and version) of one view, overriding the settings' default.
+
+Works on function views and class-based views, sync or async::
+
+    import voker_django
+
+    @voker_django.agent("billing-bot", version="v2")
+    def invoice_help(request): ...
+
+    @voker_django.agent("billing-bot")
+    async def invoice_help_async(request): ...
+
+    @voker_django.agent("search-bot")
+    class SearchView(View): ...
+
+    # or, Django style, on a method:
+    @method_decorator(voker_django.agent("search-bot"), name="dispatch")
+    class SearchView(View): ...
+
+It only sets the agent: session and person still come from
+:class:`~voker_django.middleware.VokerMiddleware`. A version left as ``None`` means the agent's
+default version (the settings' ``AGENT_VERSION`` belongs to the settings' ``AGENT``). On a
+class, a subclass decorated again wins over its parent.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Callable
+from typing import Any, TypeVar, cast
+
+from asgiref.sync import iscoroutinefunction
+
+import voker_core
+from voker_django._streaming import bind_streaming
+
+__all__ = ["agent"]
+
+V = TypeVar("V")
+
+_CLASS_ATTR = "_voker_agent"
+_WRAPPED_MARK = "_voker_agent_dispatch"
+
+
+def _check(value: Any, name: str) -> None:
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"voker_django.agent: {name} must be a non-empty string, got {value!r}")
+
+
+def _wrap(func: Callable[..., Any], spec: Callable[[Any], tuple[str, str | None]]) -> Any:
+    """Run ``func`` (and a streamed response body) inside the agent's context.
+
+    ``spec(args)`` gives ``(agent, version)`` at call time (a class's dispatch looks it up on
+    ``type(self)``).
+    """
+
+    def enter(args: tuple[Any, ...]) -> Callable[[], voker_core.context]:
+        name, version = spec(args)
+        return lambda: voker_core.context(agent=name, agent_version=version)
+
+    if iscoroutinefunction(func):
+
+        @functools.wraps(func)
+        async def async_view(*args: Any, **kwargs: Any) -> Any:
+            factory = enter(args)
+            with factory():
+                response = await func(*args, **kwargs)
+            return bind_streaming(response, factory)
+
+        return async_view
+
+    @functools.wraps(func)
+    def view(*args: Any, **kwargs: Any) -> Any:
+        factory = enter(args)
+        with factory():
+            result = func(*args, **kwargs)
+        if inspect.isawaitable(result):
+            # An async class-based view: dispatch() returns the handler's coroutine.
+            return _await_within(factory, result)
+        return bind_streaming(result, factory)
+
+    return view
+
+
+async def _await_within(factory: Callable[[], voker_core.context], awaitable: Any) -> Any:
+    with factory():
+        response = await awaitable
+    return bind_streaming(response, factory)
+
+
+def _decorate_class(cls: type[Any], name: str, version: str | None) -> type[Any]:
+    setattr(cls, _CLASS_ATTR, (name, version))
+    dispatch = cls.__dict__.get("dispatch")
+    inherited = getattr(cls, "dispatch", None)
+    if dispatch is None and getattr(inherited, _WRAPPED_MARK, False):
+        return cls  # a parent's wrapped dispatch already reads the attribute set above
+    if inherited is None:
+        raise TypeError(f"voker_django.agent: {cls.__name__} has no dispatch() method")
+
+    def spec(args: tuple[Any, ...]) -> tuple[str, str | None]:
+        return cast("tuple[str, str | None]", getattr(type(args[0]), _CLASS_ATTR))
+
+    wrapped = _wrap(inherited, spec)
+    setattr(wrapped, _WRAPPED_MARK, True)
+    cls.dispatch = wrapped
+    return cls
+
+
+def agent(name: str, version: str | None = None) -> Callable[[V], V]:
+    """Decorate a view (function or class) so its LLM calls belong to agent ``name``."""
+    _check(name, "name")
+    if version is not None:
+        _check(version, "version")
+
+    def decorate(view: V) -> V:
+        if isinstance(view, type):
+            return cast(V, _decorate_class(view, name, version))
+        if not callable(view):
+            raise TypeError(f"voker_django.agent decorates views, got {view!r}")
+        return cast(V, _wrap(view, lambda _args: (name, version)))
+
+    return decorate

@@ -1,0 +1,158 @@
+"""The Voker person of a request: the logged-in Django user, resolved only when an event needs it.
+
+:class:`PersonResolver` is what :class:`~voker_django.middleware.VokerMiddleware` hands to
+``voker_core.context(person=...)``. It reads nothing until a wrapped LLM call (or a custom
+event) asks for the person; then it loads the user — ``await request.auser()`` on the async
+path, ``request.user`` otherwise — and, for an authenticated user, returns the person id and
+tells Voker about the person through :func:`voker_core.people_sync.people_sync_for`
+(``people.create`` once per person per process, ``people.update`` when the properties change,
+bounded memory). Anonymous visitors have no person.
+
+Ids and properties come from ``settings.VOKER["PERSON_ID"]`` / ``["PERSON_PROPERTIES"]``
+(callables taking the user), by default :func:`default_person_id` and
+:func:`default_person_properties`::
+
+    def person_properties(user):                 # settings.VOKER["PERSON_PROPERTIES"]
+        return {"email": user.email, "plan": user.profile.plan}
+
+A ``password`` key, or any value equal to the user's password hash, is always removed.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Mapping
+from typing import Any
+
+from asgiref.sync import sync_to_async
+from django.http import HttpRequest
+
+from voker_django._sync import call_blocking
+from voker_django.conf import get_settings
+
+__all__ = ["PersonResolver", "default_person_id", "default_person_properties", "identify"]
+
+logger = logging.getLogger("voker.django")
+
+_UNSET: Any = object()
+
+
+def default_person_id(user: Any) -> str:
+    """``str(user.pk)``."""
+    return str(user.pk)
+
+
+def default_person_properties(user: Any) -> dict[str, Any]:
+    """Username, email, first and last name — whichever the user model has."""
+    props: dict[str, Any] = {}
+    get_username = getattr(user, "get_username", None)
+    if callable(get_username):
+        props["username"] = get_username()
+    email_field = "email"
+    get_email_field_name = getattr(user, "get_email_field_name", None)
+    if callable(get_email_field_name):
+        email_field = get_email_field_name()
+    for prop, attr in (
+        ("email", email_field),
+        ("first_name", "first_name"),
+        ("last_name", "last_name"),
+    ):
+        value = getattr(user, attr, None)
+        if isinstance(value, str):
+            props[prop] = value
+    return props
+
+
+def _without_secrets(user: Any, properties: Mapping[str, Any]) -> dict[str, Any]:
+    password = getattr(user, "password", None)
+    return {
+        key: value
+        for key, value in properties.items()
+        if key != "password" and not (password and isinstance(value, str) and value == password)
+    }
+
+
+def identify(user: Any) -> str | None:
+    """The person id of an authenticated ``user``; also syncs the person to Voker (cached).
+
+    Synchronous (it may run the settings' callables, which may query the database).
+    """
+    from voker_core.client import get_client
+    from voker_core.context import current_context
+    from voker_core.people_sync import people_sync_for
+
+    settings = get_settings()
+    raw_id = (settings.person_id or default_person_id)(user)
+    if raw_id is None:
+        return None
+    person_id = str(raw_id)
+    if not person_id.strip():
+        return None
+    raw_props = (settings.person_properties or default_person_properties)(user)
+    if raw_props is not None and not isinstance(raw_props, Mapping):
+        logger.warning(
+            "voker: settings.VOKER['PERSON_PROPERTIES'] returned %s, not a dict; ignored",
+            type(raw_props).__name__,
+        )
+        raw_props = None
+    properties = _without_secrets(user, raw_props) if raw_props is not None else None
+    client = current_context().client or get_client()
+    people_sync_for(client).sync(person_id, properties)
+    return person_id
+
+
+def _sync_user(request: HttpRequest) -> Any:
+    # Evaluating the attribute loads the lazy user (session + user queries) in this thread.
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated:
+        return None
+    return user
+
+
+class PersonResolver:
+    """The lazy person of one request (sync ``__call__`` and async :meth:`aresolve`).
+
+    Resolves once; failures are logged and give "no person", never an error in the request.
+    """
+
+    __slots__ = ("_lock", "_request", "_value")
+
+    def __init__(self, request: HttpRequest) -> None:
+        self._request = request
+        self._value: Any = _UNSET
+        self._lock = threading.Lock()
+
+    def _resolve(self) -> str | None:
+        user = _sync_user(self._request)
+        return identify(user) if user is not None else None
+
+    def __call__(self) -> str | None:
+        if self._value is not _UNSET:
+            return self._value  # type: ignore[no-any-return]
+        with self._lock:
+            if self._value is _UNSET:
+                try:
+                    self._value = call_blocking(self._resolve)
+                except Exception:
+                    logger.warning("voker: could not resolve the request's user", exc_info=True)
+                    self._value = None
+        return self._value  # type: ignore[no-any-return]
+
+    async def aresolve(self) -> str | None:
+        if self._value is not _UNSET:
+            return self._value  # type: ignore[no-any-return]
+        try:
+            auser = getattr(self._request, "auser", None)
+            if auser is not None:
+                user = await auser()
+                user = user if user.is_authenticated else None
+            else:  # a custom authentication middleware that only sets request.user
+                user = await sync_to_async(_sync_user)(self._request)
+            value = await sync_to_async(identify)(user) if user is not None else None
+        except Exception:
+            logger.warning("voker: could not resolve the request's user", exc_info=True)
+            value = None
+        if self._value is _UNSET:
+            self._value = value
+        return self._value  # type: ignore[no-any-return]
