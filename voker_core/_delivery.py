@@ -15,8 +15,9 @@ about to describe.
 Failures. Connection errors, timeouts, 408/425/429 and 5xx are retried with the same
 ``Idempotency-Key``. After a failure the whole engine backs off (exponential with jitter, at
 least ``Retry-After``) and probes with one request at a time until one succeeds, so a Voker
-outage costs one request per backoff step, not one per queued event. An item is given up after
-:data:`MAX_ATTEMPTS` failed attempts. Other 4xx responses are permanent: logged, counted as
+outage costs one request per backoff step, not one per queued event. An outage never costs an
+event: only an item that keeps failing while other writes get through (a "poison" request) is
+given up, after :data:`MAX_ATTEMPTS` such attempts. Other 4xx responses are permanent: logged, counted as
 ``failed``, dropped. ``fingerprint-not-found`` makes a new fingerprint and resends.
 
 Bounds. At most ``max_queue_size`` items are held (newer ones are dropped and counted, with a
@@ -57,7 +58,8 @@ __all__ = ["MAX_ATTEMPTS", "Delivery", "DeliveryStats"]
 logger = logging.getLogger("voker")
 
 MAX_ATTEMPTS = 10
-"""Failed attempts after which one item is given up (counted as ``failed``)."""
+"""Failed attempts, each with other writes succeeding in between, after which one item is given
+up (counted as ``failed``). Attempts during an outage, when nothing gets through, do not count."""
 
 IDLE_EXIT = 15.0
 """Seconds a delivery thread waits for work before exiting (it is restarted on demand)."""
@@ -137,6 +139,7 @@ class _Item:
         "person",
         "properties",
         "seq",
+        "sent_mark",
         "session",
         "written_off",
     )
@@ -160,6 +163,9 @@ class _Item:
         self.idempotency_key: str | None = None
         self.written_off = False
         self.seq = 0
+        # Writes sent by the engine when this item last failed: attempts count towards giving up
+        # only while others succeed in between, so a long outage never drops the probed item.
+        self.sent_mark = -1
 
     @property
     def is_event(self) -> bool:
@@ -508,6 +514,10 @@ class Delivery:
                     self._c_dropped -= 1
                     self._c_sent += 1
                 return
+            if outcome in (_Outcome.RETRY, _Outcome.REFINGERPRINT):
+                if item.sent_mark >= 0 and self._c_sent == item.sent_mark:
+                    item.attempts -= 1  # nothing got through since its last try: an outage
+                item.sent_mark = self._c_sent
             if (
                 outcome in (_Outcome.RETRY, _Outcome.REFINGERPRINT)
                 and item.attempts >= MAX_ATTEMPTS

@@ -16,6 +16,7 @@ Every method raises a :class:`voker_core.VokerError` subclass on failure (for ex
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Mapping
 from types import TracebackType
 from typing import Any
@@ -79,6 +80,7 @@ class ApiClientEvents(_Resource):
         (from ``fingerprints.create()``) and sends at once. Returns the server's JSON body.
 
         An empty ``session`` is rejected by the server with :class:`SessionIdEmptyError`.
+        ``idempotency_key`` defaults to a new UUID4, sent unchanged on every retry.
         """
         body: dict[str, Any] = {
             "event_name": _require_str(event_name, "event_name"),
@@ -89,7 +91,8 @@ class ApiClientEvents(_Resource):
         for key, value in (("agent", agent), ("agent_version", agent_version), ("person", person)):
             if _optional_str(value, key) is not None:
                 body[key] = value
-        headers = {"Idempotency-Key": idempotency_key} if idempotency_key else None
+        # One key for every retry of this request, so a retried event is never stored twice.
+        headers = {"Idempotency-Key": idempotency_key or str(uuid.uuid4())}
         result = self._transport.request(
             "POST", "/api/v1/events", body=body, headers=headers, what="events.create"
         )

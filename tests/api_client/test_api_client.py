@@ -6,7 +6,6 @@ from datetime import datetime
 from typing import Any
 
 import pytest
-from voker_core.devserver.server import DevServer
 
 from voker_core import (
     Agent,
@@ -21,6 +20,7 @@ from voker_core import (
     PersonNotFoundError,
     SessionIdEmptyError,
 )
+from voker_core.devserver.server import DevServer
 
 WEIRD_IDS = [
     "a/b",

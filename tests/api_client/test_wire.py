@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import platform
 import time
+import uuid
 from typing import Any
 
 import pytest
@@ -77,6 +78,23 @@ def test_event_body_has_no_null_keys_and_carries_idempotency_key(
         "fingerprint_id": "f",
     }
     assert seen[0].headers["Idempotency-Key"] == "k-1"
+
+
+def test_retries_of_an_event_reuse_one_generated_idempotency_key(
+    httpserver: HTTPServer, api: ApiClient
+) -> None:
+    keys: list[str] = []
+
+    def handler(request: Request) -> Response:
+        keys.append(request.headers["Idempotency-Key"])
+        return _json(503 if len(keys) < 3 else 200, {})
+
+    httpserver.expect_request("/api/v1/events", method="POST").respond_with_handler(handler)
+    api.events.create(event_name="e", properties={}, session="s", fingerprint_id="f")
+    api.events.create(event_name="e", properties={}, session="s", fingerprint_id="f")
+    assert len(keys) == 4
+    assert keys[0] == keys[1] == keys[2] != keys[3]
+    assert str(uuid.UUID(keys[0])) == keys[0]
 
 
 def test_path_segments_are_percent_encoded(httpserver: HTTPServer, api: ApiClient) -> None:

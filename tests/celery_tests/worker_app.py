@@ -11,9 +11,9 @@ import os
 from typing import Any
 
 from celery import Celery
-from voker_core.ai.provider_openai import OpenAI
 
 import voker_core
+from voker_core.ai.provider_openai import OpenAI
 from voker_core.integrations.celery import instrument
 
 app = Celery(

@@ -69,6 +69,8 @@ _connect_lock = threading.Lock()
 # Contexts entered for running tasks, by task id, so postrun can leave exactly what prerun entered.
 _active: dict[str, context] = {}
 _active_lock = threading.Lock()
+# Clients handed to instrument(), flushed at worker process shutdown with the default one.
+_extra_clients: list[VokerClient] = []
 
 
 def instrument(
@@ -79,12 +81,15 @@ def instrument(
 ) -> None:
     """Make ``app``'s tasks carry and restore the Voker context (idempotent).
 
-    ``client`` is the client to flush in worker processes (default: the process-wide one from
-    :func:`voker_core.get_client`, plus whatever client the task's context names).
+    ``client`` is a client to flush in worker processes besides the process-wide one from
+    :func:`voker_core.get_client` (for apps that record through a client of their own).
     """
     global _connected
+    options = _AppOptions(client, bool(flush_after_task))
     if app is not None:
-        _apps[app] = _AppOptions(client, bool(flush_after_task))
+        _apps[app] = options
+    if client is not None and all(client is not c for c in _extra_clients):
+        _extra_clients.append(client)
     with _connect_lock:
         if _connected:
             return
@@ -184,7 +189,7 @@ def _clients(options: _AppOptions | None = None) -> list[VokerClient]:
     from voker_core.client import get_client
 
     clients: list[VokerClient] = [get_client()]
-    extra = [o.client for o in ([options] if options else list(_apps.values())) if o.client]
+    extra = [options.client] if options is not None and options.client else _extra_clients
     for client in extra:
         if client is not None and all(client is not c for c in clients):
             clients.append(client)
