@@ -1,0 +1,193 @@
+"""The recording around one Anthropic Messages call; shared by sync and async, messages and beta.
+
+Each wrapped method does the same four steps, which differ between sync and async only by an
+``await``:
+
+1. :func:`start` — ``LLMCall.begin`` (splits off ``voker_*``, raises ``TypeError`` for a missing
+   agent/session before any request), then the person is resolved on the caller's side;
+2. the provider's own method runs with the remaining keyword arguments;
+3. an exception is recorded with :meth:`LLMCall.fail` and re-raised unchanged;
+4. :func:`settle` records the result — a ``Message`` at once, a ``Stream`` when it ends — and
+   returns the provider's object untouched.
+
+``messages.stream()`` returns a lazy manager whose request is made on ``with``/``async with``;
+:func:`hook_manager` wraps that request so the stream it opens is recorded the same way.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from anthropic import APIResponse, AsyncAPIResponse, AsyncStream, Stream
+
+from voker_core.ai._anthropic.translate import MessageStreamRecorder, message_outcome
+from voker_core.ai._recorder import LLMCall, split_voker_kwargs
+from voker_core.ai._streams import observe_stream
+
+__all__ = [
+    "BETA_MESSAGES",
+    "MESSAGES",
+    "Surface",
+    "hook_manager",
+    "parse_raw",
+    "settle",
+    "start",
+]
+
+logger = logging.getLogger("voker")
+
+
+@dataclass(frozen=True)
+class Surface:
+    """Which Messages API a resource serves."""
+
+    api: str
+    beta: bool
+
+
+MESSAGES = Surface(api="anthropic-messages", beta=False)
+BETA_MESSAGES = Surface(api="anthropic-beta-messages", beta=True)
+
+
+def start(
+    resource: Any, surface: Surface, kwargs: Mapping[str, Any], *, stream: bool | None = None
+) -> tuple[LLMCall | None, dict[str, Any]]:
+    """Begin recording; returns the call (None if the recorder itself failed) and the keyword
+    arguments for the provider. ``TypeError``/``ValueError`` for bad ``voker_*`` arguments
+    propagate: they are the caller's to fix, and no request has been made."""
+    try:
+        call = LLMCall.begin(
+            api=surface.api,
+            provider="anthropic",
+            kwargs=kwargs,
+            voker_client=getattr(resource._client, "_voker_client", None),
+            stream=stream,
+        )
+    except (TypeError, ValueError):
+        raise
+    except Exception:
+        logger.warning("voker: failed to start recording an LLM call (ignored)", exc_info=True)
+        return None, split_voker_kwargs(kwargs)[0]
+    return call, call.provider_kwargs
+
+
+def _attach_stream(call: LLMCall, surface: Surface, stream: Any, output_format: Any) -> None:
+    recorder = MessageStreamRecorder(
+        call, beta=surface.beta, stream=stream, output_format=output_format
+    )
+    observe_stream(stream, recorder)
+
+
+def settle(call: LLMCall, surface: Surface, value: Any) -> None:
+    """Record the value a call returned: a message now, a stream when it finishes.
+
+    For a raw response (``with_raw_response``) pass its parsed body.
+    """
+    try:
+        if isinstance(value, (APIResponse, AsyncAPIResponse)):  # its body could not be parsed
+            call.succeed(output=None)
+            return
+        if isinstance(value, (Stream, AsyncStream)):
+            _attach_stream(call, surface, value, None)
+            return
+        if hasattr(value, "usage") and hasattr(value, "content"):  # (Beta)Message and parsed
+            found = message_outcome(value)
+            call.succeed(
+                output=found.output,
+                model=found.model,
+                usage=found.usage,
+                finish_reason=found.finish_reason,
+            )
+            return
+        call.succeed(output=value)
+    except Exception:
+        logger.warning("voker: failed to record an LLM call (ignored)", exc_info=True)
+
+
+def parse_raw(result: Any) -> Any:
+    """The parsed body of a sync raw response (cached by the SDK, so the caller's own
+    ``parse()`` returns the same object); None when ``result`` is not a raw response."""
+    if not isinstance(result, APIResponse):
+        return None
+    try:
+        return result.parse()
+    except Exception:
+        logger.debug("voker: could not parse a raw Anthropic response", exc_info=True)
+        return None
+
+
+async def aparse_raw(result: Any) -> Any:
+    """The async twin of :func:`parse_raw`."""
+    if not isinstance(result, AsyncAPIResponse):
+        return None
+    try:
+        return await result.parse()
+    except Exception:
+        logger.debug("voker: could not parse a raw Anthropic response", exc_info=True)
+        return None
+
+
+def _request_attribute(manager: Any) -> str | None:
+    # The managers keep the request in a name-mangled attribute (``_XStreamManager__api_request``).
+    for name in vars(manager):
+        if isinstance(name, str) and name.endswith("__api_request"):
+            return name
+    return None
+
+
+def hook_manager(
+    manager: Any, call: LLMCall, surface: Surface, output_format: Any, *, is_async: bool
+) -> None:
+    """Make the request a (Beta)(Async)MessageStreamManager sends on entry recorded."""
+    try:
+        name = _request_attribute(manager)
+        if name is None:
+            logger.warning("voker: unrecognised Anthropic stream manager %r; not recorded", manager)
+            return
+        original = getattr(manager, name)
+        if is_async:
+            setattr(manager, name, _async_request(original, call, surface, output_format))
+        else:
+            setattr(manager, name, _sync_request(original, call, surface, output_format))
+    except Exception:
+        logger.warning("voker: failed to record an LLM call (ignored)", exc_info=True)
+
+
+def _sync_request(
+    original: Callable[[], Any], call: LLMCall, surface: Surface, output_format: Any
+) -> Callable[[], Any]:
+    def request() -> Any:
+        try:
+            stream = original()
+        except BaseException as exc:
+            call.fail(exc)
+            raise
+        _attach_stream_guarded(call, surface, stream, output_format)
+        return stream
+
+    return request
+
+
+async def _async_request(
+    original: Awaitable[Any], call: LLMCall, surface: Surface, output_format: Any
+) -> Any:
+    await call.aresolve_person()
+    try:
+        stream = await original
+    except BaseException as exc:
+        call.fail(exc)
+        raise
+    _attach_stream_guarded(call, surface, stream, output_format)
+    return stream
+
+
+def _attach_stream_guarded(
+    call: LLMCall, surface: Surface, stream: Any, output_format: Any
+) -> None:
+    try:
+        _attach_stream(call, surface, stream, output_format)
+    except Exception:
+        logger.warning("voker: failed to record an LLM call (ignored)", exc_info=True)

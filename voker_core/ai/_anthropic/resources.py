@@ -1,0 +1,330 @@
+"""``client.messages`` and ``client.beta.messages`` of the wrapped Anthropic clients.
+
+Subclasses of the SDK's resources, so everything not overridden here (``count_tokens``,
+``batches``, ``with_raw_response``, ...) is the provider's own. ``create``, ``stream`` and
+``parse`` accept the ``voker_*`` keywords and record one ``llm`` event per call; they return
+exactly what the SDK returns (``Message``, ``Stream``, ``MessageStreamManager``, ...).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, overload
+
+from anthropic._compat import cached_property
+from anthropic.resources.beta import AsyncBeta, Beta
+from anthropic.resources.beta.messages import AsyncMessages as AsyncBetaMessages
+from anthropic.resources.beta.messages import Messages as BetaMessages
+from anthropic.resources.messages import AsyncMessages, Messages
+from typing_extensions import Unpack
+
+from voker_core.ai._anthropic._typing import (
+    BetaCreateNonStreaming,
+    BetaCreateStreaming,
+    CreateNonStreaming,
+    CreateStreaming,
+)
+from voker_core.ai._anthropic.calls import (
+    BETA_MESSAGES,
+    MESSAGES,
+    Surface,
+    aparse_raw,
+    hook_manager,
+    parse_raw,
+    settle,
+    start,
+)
+
+if TYPE_CHECKING:
+    from anthropic import AsyncStream, Stream
+    from anthropic.lib.streaming import (
+        AsyncMessageStreamManager,
+        BetaAsyncMessageStreamManager,
+        BetaMessageStreamManager,
+        MessageStreamManager,
+    )
+    from anthropic.types import Message, RawMessageStreamEvent
+    from anthropic.types.beta import BetaMessage, BetaRawMessageStreamEvent
+    from anthropic.types.beta.parsed_beta_message import ParsedBetaMessage
+    from anthropic.types.parsed_message import ParsedMessage
+
+__all__ = [
+    "RecordedAsyncBeta",
+    "RecordedAsyncBetaMessages",
+    "RecordedAsyncMessages",
+    "RecordedBeta",
+    "RecordedBetaMessages",
+    "RecordedMessages",
+]
+
+
+# -- the shared call paths (sync and async differ only by the awaits) ---------------------------
+
+
+def _create(resource: Any, surface: Surface, method: Any, kwargs: dict[str, Any]) -> Any:
+    call, provider_kwargs = start(resource, surface, kwargs)
+    if call is None:
+        return method(**provider_kwargs)
+    call.resolve_person()
+    try:
+        result = method(**provider_kwargs)
+    except BaseException as exc:
+        call.fail(exc)
+        raise
+    parsed = parse_raw(result)
+    settle(call, surface, result if parsed is None else parsed)
+    return result
+
+
+async def _acreate(resource: Any, surface: Surface, method: Any, kwargs: dict[str, Any]) -> Any:
+    call, provider_kwargs = start(resource, surface, kwargs)
+    if call is None:
+        return await method(**provider_kwargs)
+    await call.aresolve_person()
+    try:
+        result = await method(**provider_kwargs)
+    except BaseException as exc:
+        call.fail(exc)
+        raise
+    parsed = await aparse_raw(result)
+    settle(call, surface, result if parsed is None else parsed)
+    return result
+
+
+def _stream(
+    resource: Any, surface: Surface, method: Any, kwargs: dict[str, Any], *, is_async: bool
+) -> Any:
+    call, provider_kwargs = start(resource, surface, kwargs, stream=True)
+    manager = method(**provider_kwargs)  # lazy: the request is made on (async) with
+    if call is not None:
+        if not is_async:
+            call.resolve_person()  # the async request resolves it without blocking the loop
+        output_format = provider_kwargs.get("output_format")
+        hook_manager(manager, call, surface, output_format, is_async=is_async)
+    return manager
+
+
+# -- messages -----------------------------------------------------------------------------------
+
+
+class RecordedMessages(Messages):
+    """``client.messages``: ``create`` (incl. ``stream=True``), ``stream`` and ``parse`` record
+    one ``llm`` event each. Extra keywords: ``voker_agent``, ``voker_session`` (required unless
+    the current ``voker_core.context`` gives them), ``voker_agent_version``, ``voker_person``,
+    ``voker_properties``."""
+
+    @overload  # type: ignore[override]
+    def create(self, **kwargs: Unpack[CreateNonStreaming]) -> Message: ...
+    @overload
+    def create(self, **kwargs: Unpack[CreateStreaming]) -> Stream[RawMessageStreamEvent]: ...
+    def create(self, **kwargs: Any) -> Message | Stream[RawMessageStreamEvent]:
+        """``messages.create``, recorded as one ``llm`` event (a stream: when it finishes).
+
+        Takes the SDK's arguments plus ``voker_agent``, ``voker_session`` (both required unless
+        set by ``voker_core.context``), ``voker_agent_version``, ``voker_person`` and
+        ``voker_properties``. Returns the SDK's ``Message`` or ``Stream``.
+        """
+        return _create(self, MESSAGES, super().create, kwargs)  # type: ignore[no-any-return]
+
+    def stream(
+        self,
+        *,
+        voker_agent: str | None = None,
+        voker_session: str | None = None,
+        voker_agent_version: str | None = None,
+        voker_person: str | None = None,
+        voker_properties: Mapping[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> MessageStreamManager[Any]:
+        voker = _voker(
+            voker_agent, voker_session, voker_agent_version, voker_person, voker_properties
+        )
+        return _stream(self, MESSAGES, super().stream, {**kwargs, **voker}, is_async=False)  # type: ignore[no-any-return]
+
+    def parse(
+        self,
+        *,
+        voker_agent: str | None = None,
+        voker_session: str | None = None,
+        voker_agent_version: str | None = None,
+        voker_person: str | None = None,
+        voker_properties: Mapping[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> ParsedMessage[Any]:
+        voker = _voker(
+            voker_agent, voker_session, voker_agent_version, voker_person, voker_properties
+        )
+        return _create(self, MESSAGES, super().parse, {**kwargs, **voker})  # type: ignore[no-any-return]
+
+
+class RecordedAsyncMessages(AsyncMessages):
+    """``client.messages`` of ``AsyncAnthropic``; see :class:`RecordedMessages`."""
+
+    @overload  # type: ignore[override]
+    async def create(self, **kwargs: Unpack[CreateNonStreaming]) -> Message: ...
+    @overload
+    async def create(
+        self, **kwargs: Unpack[CreateStreaming]
+    ) -> AsyncStream[RawMessageStreamEvent]: ...
+    async def create(self, **kwargs: Any) -> Message | AsyncStream[RawMessageStreamEvent]:
+        """``messages.create``, recorded as one ``llm`` event (see the sync twin)."""
+        return await _acreate(self, MESSAGES, super().create, kwargs)  # type: ignore[no-any-return]
+
+    def stream(
+        self,
+        *,
+        voker_agent: str | None = None,
+        voker_session: str | None = None,
+        voker_agent_version: str | None = None,
+        voker_person: str | None = None,
+        voker_properties: Mapping[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> AsyncMessageStreamManager[Any]:
+        voker = _voker(
+            voker_agent, voker_session, voker_agent_version, voker_person, voker_properties
+        )
+        return _stream(self, MESSAGES, super().stream, {**kwargs, **voker}, is_async=True)  # type: ignore[no-any-return]
+
+    async def parse(
+        self,
+        *,
+        voker_agent: str | None = None,
+        voker_session: str | None = None,
+        voker_agent_version: str | None = None,
+        voker_person: str | None = None,
+        voker_properties: Mapping[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> ParsedMessage[Any]:
+        voker = _voker(
+            voker_agent, voker_session, voker_agent_version, voker_person, voker_properties
+        )
+        return await _acreate(self, MESSAGES, super().parse, {**kwargs, **voker})  # type: ignore[no-any-return]
+
+
+# -- beta.messages ------------------------------------------------------------------------------
+
+
+class RecordedBetaMessages(BetaMessages):
+    """``client.beta.messages``; records with ``api="anthropic-beta-messages"``."""
+
+    @overload  # type: ignore[override]
+    def create(self, **kwargs: Unpack[BetaCreateNonStreaming]) -> BetaMessage: ...
+    @overload
+    def create(
+        self, **kwargs: Unpack[BetaCreateStreaming]
+    ) -> Stream[BetaRawMessageStreamEvent]: ...
+    def create(self, **kwargs: Any) -> BetaMessage | Stream[BetaRawMessageStreamEvent]:
+        """``beta.messages.create``, recorded as one ``llm`` event (see ``messages.create``)."""
+        return _create(self, BETA_MESSAGES, super().create, kwargs)  # type: ignore[no-any-return]
+
+    def stream(
+        self,
+        *,
+        voker_agent: str | None = None,
+        voker_session: str | None = None,
+        voker_agent_version: str | None = None,
+        voker_person: str | None = None,
+        voker_properties: Mapping[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> BetaMessageStreamManager[Any]:
+        voker = _voker(
+            voker_agent, voker_session, voker_agent_version, voker_person, voker_properties
+        )
+        return _stream(self, BETA_MESSAGES, super().stream, {**kwargs, **voker}, is_async=False)  # type: ignore[no-any-return]
+
+    def parse(
+        self,
+        *,
+        voker_agent: str | None = None,
+        voker_session: str | None = None,
+        voker_agent_version: str | None = None,
+        voker_person: str | None = None,
+        voker_properties: Mapping[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> ParsedBetaMessage[Any]:
+        voker = _voker(
+            voker_agent, voker_session, voker_agent_version, voker_person, voker_properties
+        )
+        return _create(self, BETA_MESSAGES, super().parse, {**kwargs, **voker})  # type: ignore[no-any-return]
+
+
+class RecordedAsyncBetaMessages(AsyncBetaMessages):
+    """``client.beta.messages`` of ``AsyncAnthropic``; see :class:`RecordedBetaMessages`."""
+
+    @overload  # type: ignore[override]
+    async def create(self, **kwargs: Unpack[BetaCreateNonStreaming]) -> BetaMessage: ...
+    @overload
+    async def create(
+        self, **kwargs: Unpack[BetaCreateStreaming]
+    ) -> AsyncStream[BetaRawMessageStreamEvent]: ...
+    async def create(self, **kwargs: Any) -> BetaMessage | AsyncStream[BetaRawMessageStreamEvent]:
+        """``beta.messages.create``, recorded as one ``llm`` event (see ``messages.create``)."""
+        return await _acreate(self, BETA_MESSAGES, super().create, kwargs)  # type: ignore[no-any-return]
+
+    def stream(
+        self,
+        *,
+        voker_agent: str | None = None,
+        voker_session: str | None = None,
+        voker_agent_version: str | None = None,
+        voker_person: str | None = None,
+        voker_properties: Mapping[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> BetaAsyncMessageStreamManager[Any]:
+        voker = _voker(
+            voker_agent, voker_session, voker_agent_version, voker_person, voker_properties
+        )
+        return _stream(self, BETA_MESSAGES, super().stream, {**kwargs, **voker}, is_async=True)  # type: ignore[no-any-return]
+
+    async def parse(
+        self,
+        *,
+        voker_agent: str | None = None,
+        voker_session: str | None = None,
+        voker_agent_version: str | None = None,
+        voker_person: str | None = None,
+        voker_properties: Mapping[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> ParsedBetaMessage[Any]:
+        voker = _voker(
+            voker_agent, voker_session, voker_agent_version, voker_person, voker_properties
+        )
+        return await _acreate(self, BETA_MESSAGES, super().parse, {**kwargs, **voker})  # type: ignore[no-any-return]
+
+
+class RecordedBeta(Beta):
+    """``client.beta`` whose ``messages`` are recorded; every other beta resource is the SDK's."""
+
+    @cached_property
+    def messages(self) -> RecordedBetaMessages:
+        return RecordedBetaMessages(self._client)
+
+
+class RecordedAsyncBeta(AsyncBeta):
+    """``client.beta`` of ``AsyncAnthropic``; see :class:`RecordedBeta`."""
+
+    @cached_property
+    def messages(self) -> RecordedAsyncBetaMessages:
+        return RecordedAsyncBetaMessages(self._client)
+
+
+def _voker(
+    agent: str | None,
+    session: str | None,
+    agent_version: str | None,
+    person: str | None,
+    properties: Mapping[str, Any] | None,
+) -> dict[str, Any]:
+    """The ``voker_*`` keywords given explicitly (None ones left out, so the context applies)."""
+    found: dict[str, Any] = {}
+    if agent is not None:
+        found["voker_agent"] = agent
+    if session is not None:
+        found["voker_session"] = session
+    if agent_version is not None:
+        found["voker_agent_version"] = agent_version
+    if person is not None:
+        found["voker_person"] = person
+    if properties is not None:
+        found["voker_properties"] = properties
+    return found

@@ -1,0 +1,162 @@
+"""``client.models`` and ``client.aio.models`` of the wrapped Gemini client.
+
+Subclasses of google-genai's ``Models``/``AsyncModels``: ``generate_content`` and
+``generate_content_stream`` accept the ``voker_*`` keywords and record one ``llm`` event per call
+(a call with automatic function calling or continuation may make several requests; it is one
+event, with the final response and its usage). Everything else is the SDK's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator, Mapping
+from typing import TYPE_CHECKING, Any
+
+from google.genai import types
+from google.genai.models import AsyncModels, Models
+
+from voker_core.ai._gemini.calls import settle, start, voker_kwargs
+from voker_core.ai._gemini.translate import ChunkStreamRecorder, request_inputs
+
+if TYPE_CHECKING:
+    from voker_core.client import VokerClient
+
+__all__ = ["RecordedAsyncModels", "RecordedModels"]
+
+
+def _prepare(
+    client: VokerClient | None,
+    model: str,
+    contents: Any,
+    config: Any,
+    voker: dict[str, Any],
+    *,
+    stream: bool,
+) -> tuple[Any, dict[str, Any]]:
+    kwargs: dict[str, Any] = {"model": model, "contents": contents, "config": config, **voker}
+    return start(
+        client, kwargs, stream=stream, inputs=lambda: request_inputs(model, contents, config)
+    )
+
+
+class RecordedModels(Models):
+    """``client.models`` recording ``generate_content`` and ``generate_content_stream``."""
+
+    _voker_client: VokerClient | None = None
+
+    def generate_content(
+        self,
+        *,
+        model: str,
+        contents: types.ContentListUnionDict,
+        config: types.GenerateContentConfigOrDict | None = None,
+        voker_agent: str | None = None,
+        voker_session: str | None = None,
+        voker_agent_version: str | None = None,
+        voker_person: str | None = None,
+        voker_properties: Mapping[str, Any] | None = None,
+    ) -> types.GenerateContentResponse:
+        """``models.generate_content``, recorded as one ``llm`` event.
+
+        ``voker_agent`` and ``voker_session`` are required unless set by
+        ``voker_core.context``; ``voker_agent_version``, ``voker_person`` and
+        ``voker_properties`` are optional.
+        """
+        voker = voker_kwargs(
+            voker_agent, voker_session, voker_agent_version, voker_person, voker_properties
+        )
+        call, send = _prepare(self._voker_client, model, contents, config, voker, stream=False)
+        if call is None:
+            return super().generate_content(**send)
+        call.resolve_person()
+        try:
+            response = super().generate_content(**send)
+        except BaseException as exc:
+            call.fail(exc)
+            raise
+        settle(call, response)
+        return response
+
+    def generate_content_stream(
+        self,
+        *,
+        model: str,
+        contents: types.ContentListUnionDict,
+        config: types.GenerateContentConfigOrDict | None = None,
+        voker_agent: str | None = None,
+        voker_session: str | None = None,
+        voker_agent_version: str | None = None,
+        voker_person: str | None = None,
+        voker_properties: Mapping[str, Any] | None = None,
+    ) -> Iterator[types.GenerateContentResponse]:
+        """``models.generate_content_stream``: the SDK's generator of chunks, recorded once when
+        the iteration ends, fails, or the generator is closed or dropped."""
+        voker = voker_kwargs(
+            voker_agent, voker_session, voker_agent_version, voker_person, voker_properties
+        )
+        call, send = _prepare(self._voker_client, model, contents, config, voker, stream=True)
+        chunks = super().generate_content_stream(**send)  # a generator: no request yet
+        if call is None:
+            return chunks
+        call.resolve_person()
+        return ChunkStreamRecorder(call).wrap(chunks)
+
+
+class RecordedAsyncModels(AsyncModels):
+    """``client.aio.models``; see :class:`RecordedModels`."""
+
+    _voker_client: VokerClient | None = None
+
+    async def generate_content(
+        self,
+        *,
+        model: str,
+        contents: types.ContentListUnion | types.ContentListUnionDict,
+        config: types.GenerateContentConfigOrDict | None = None,
+        voker_agent: str | None = None,
+        voker_session: str | None = None,
+        voker_agent_version: str | None = None,
+        voker_person: str | None = None,
+        voker_properties: Mapping[str, Any] | None = None,
+    ) -> types.GenerateContentResponse:
+        """``aio.models.generate_content``, recorded as one ``llm`` event."""
+        voker = voker_kwargs(
+            voker_agent, voker_session, voker_agent_version, voker_person, voker_properties
+        )
+        call, send = _prepare(self._voker_client, model, contents, config, voker, stream=False)
+        if call is None:
+            return await super().generate_content(**send)
+        await call.aresolve_person()
+        try:
+            response = await super().generate_content(**send)
+        except BaseException as exc:
+            call.fail(exc)
+            raise
+        settle(call, response)
+        return response
+
+    async def generate_content_stream(
+        self,
+        *,
+        model: str,
+        contents: types.ContentListUnion | types.ContentListUnionDict,
+        config: types.GenerateContentConfigOrDict | None = None,
+        voker_agent: str | None = None,
+        voker_session: str | None = None,
+        voker_agent_version: str | None = None,
+        voker_person: str | None = None,
+        voker_properties: Mapping[str, Any] | None = None,
+    ) -> AsyncIterator[types.GenerateContentResponse]:
+        """``aio.models.generate_content_stream``: the SDK's async generator, recorded once."""
+        voker = voker_kwargs(
+            voker_agent, voker_session, voker_agent_version, voker_person, voker_properties
+        )
+        call, send = _prepare(self._voker_client, model, contents, config, voker, stream=True)
+        if call is None:
+            return await super().generate_content_stream(**send)
+        await call.aresolve_person()
+        try:
+            chunks = await super().generate_content_stream(**send)
+        except BaseException as exc:
+            call.fail(exc)
+            raise
+        return ChunkStreamRecorder(call).awrap(chunks)
