@@ -7,6 +7,7 @@ timeout; every failure is ignored, so building the payload never blocks for long
 
 from __future__ import annotations
 
+import functools
 import importlib.metadata
 import logging
 import os
@@ -112,7 +113,19 @@ def _git_facts(cwd: Path) -> dict[str, str]:
 
 
 def fingerprint_payload(*, include_packages: bool = True) -> dict[str, Any]:
-    """The body of ``PUT /api/v1/fingerprints`` for this process. Never raises."""
+    """The body of ``PUT /api/v1/fingerprints`` for this process. Never raises.
+
+    Computed once per process (listing packages and asking git take tens of milliseconds, and
+    every client of the process describes the same runtime); each call returns a fresh copy.
+    """
+    payload = _cached_payload(include_packages)
+    return {
+        key: dict(value) if isinstance(value, dict) else value for key, value in payload.items()
+    }
+
+
+@functools.lru_cache(maxsize=2)
+def _cached_payload(include_packages: bool) -> dict[str, Any]:
     payload: dict[str, Any] = {
         "language": "python",
         "language_version": platform.python_version(),
