@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -14,18 +13,8 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
-def app(worker_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    """The worker app, configured in this process to publish to the test's Redis."""
-    from tests.celery_tests import worker_app
-
-    monkeypatch.setenv("OPENAI_BASE_URL", worker_env["OPENAI_BASE_URL"])
-
-    worker_app.app.conf.update(
-        broker_url=worker_env["VOKER_TEST_BROKER"],
-        result_backend=worker_env["VOKER_TEST_BACKEND"],
-        task_always_eager=False,
-    )
-    yield worker_app
+def app(celery_app: Any) -> Any:
+    return celery_app
 
 
 def _wait(results: list[Any], timeout: float = 60) -> list[Any]:

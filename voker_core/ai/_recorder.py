@@ -265,6 +265,18 @@ def error_info(exc: BaseException) -> dict[str, Any]:
     return {"type": type(exc).__name__, "message": message, "status_code": status}
 
 
+class _Copied:
+    """Arguments already copied by the recorder; serialised (``to_dict``) on the worker."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+    def to_dict(self) -> Any:
+        return self.value
+
+
 def _default_client() -> VokerClient:
     from voker_core.client import get_client
 
@@ -346,12 +358,23 @@ class LLMCall:
             client=voker_client,
         )
         model = provider_kwargs.get("model")
+        streamed = bool(provider_kwargs.get("stream")) if stream is None else stream
+        source = provider_kwargs if inputs is None else inputs
+        # The client copies an event's properties when the event is created. A streamed call
+        # creates it later (when the stream ends), after the caller may have changed its
+        # messages, so it copies them now - into a holder the client's copy passes over, so
+        # they are copied once. Any other call creates its event before the caller regains
+        # control: a shallow copy (against the wrapper's own edits) is enough.
+        if streamed:
+            source = _Copied(snapshot(source))
+        elif type(source) is dict:
+            source = dict(source)
         return cls(
             api=api,
             provider=provider,
             assoc=assoc,
-            inputs=snapshot(provider_kwargs) if inputs is None else snapshot(inputs),
-            stream=bool(provider_kwargs.get("stream")) if stream is None else stream,
+            inputs=source,
+            stream=streamed,
             requested_model=model if isinstance(model, str) else None,
             provider_kwargs=provider_kwargs,
         )

@@ -194,3 +194,11 @@ async def alogin_view(request: HttpRequest) -> HttpResponse:
         return HttpResponse(status=403)
     await alogin(request, user)
     return HttpResponse("logged in")
+
+
+def queue_task(request: HttpRequest) -> JsonResponse:
+    """Queues an LLM task on Celery, as a view that hands slow work to a worker does."""
+    from tests.celery_tests.worker_app import ask
+
+    result = ask.delay(_question(request))
+    return JsonResponse({"task_id": result.id})

@@ -21,4 +21,5 @@ urlpatterns = [
     path("asearch/", views.AsyncSearchView.as_view()),
     path("login/", views.login_view),
     path("alogin/", views.alogin_view),
+    path("queue/", views.queue_task),
 ]
