@@ -22,7 +22,7 @@ from langchain_core.messages import AIMessage, BaseMessage, ChatMessage, ToolMes
 from langchain_core.outputs import ChatGeneration, LLMResult
 
 from voker_core._snapshot import snapshot
-from voker_core.ai._recorder import Usage
+from voker_core.ai._recorder import Usage, normalise_finish_reason
 
 __all__ = [
     "LLMOutcome",
@@ -221,8 +221,10 @@ def outcome_from_result(response: LLMResult | None) -> LLMOutcome:
                         break
         outcome.model = outcome.model or _first_str(meta.get("model_name"), meta.get("model"))
         outcome.provider = outcome.provider or _first_str(meta.get("model_provider"))
-        outcome.finish_reason = outcome.finish_reason or _first_str(
-            info.get("finish_reason"), meta.get("finish_reason"), meta.get("stop_reason")
+        outcome.finish_reason = outcome.finish_reason or normalise_finish_reason(
+            _first_str(
+                info.get("finish_reason"), meta.get("finish_reason"), meta.get("stop_reason")
+            )
         )
     if outcome.usage is None:
         for key in ("token_usage", "usage"):

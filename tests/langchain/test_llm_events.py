@@ -278,3 +278,21 @@ def test_capture_content_off_keeps_metadata_only(voker_server: Any) -> None:
     assert "secret" not in str(props)
     assert props["usage"] == EXPECTED_USAGE
     assert props["model"] == "scripted-1-2025"
+
+
+@pytest.mark.parametrize(
+    ("metadata", "expected"),
+    [
+        ({"stop_reason": "end_turn"}, "stop"),  # Anthropic's words
+        ({"stop_reason": "tool_use"}, "tool_calls"),
+        ({"finish_reason": "MAX_TOKENS"}, "length"),  # Gemini's
+        ({"finish_reason": "content_filter"}, "content_filter"),  # OpenAI's
+    ],
+)
+def test_finish_reason_uses_the_one_vocabulary_of_the_wrappers(
+    handler: Any, landed: Any, metadata: dict[str, str], expected: str
+) -> None:
+    model = GenericFakeChatModel(messages=iter([AIMessage("ok", response_metadata=metadata)]))
+    model.invoke("hi", config={"callbacks": [handler], "metadata": {"voker_session": "s-fr"}})
+    [event] = landed(1, session="s-fr")
+    assert event["properties"]["finish_reason"] == expected

@@ -50,6 +50,7 @@ __all__ = [
     "Usage",
     "error_info",
     "guarded",
+    "normalise_finish_reason",
     "resolve_associations",
     "split_voker_kwargs",
 ]
@@ -249,6 +250,43 @@ class Usage:
             "cache_creation_input_tokens": self.cache_creation_input_tokens,
             "reasoning_tokens": self.reasoning_tokens,
         }
+
+
+# Every provider's stop reasons -> the one vocabulary of ``finish_reason`` (OpenAI's words).
+_FINISH_REASONS = {
+    # Anthropic
+    "end_turn": "stop",
+    "stop_sequence": "stop",
+    "max_tokens": "length",
+    "model_context_window_exceeded": "length",
+    "tool_use": "tool_calls",
+    "refusal": "content_filter",
+    # Gemini (enum names)
+    "STOP": "stop",
+    "MAX_TOKENS": "length",
+    "SAFETY": "content_filter",
+    "RECITATION": "content_filter",
+    "BLOCKLIST": "content_filter",
+    "PROHIBITED_CONTENT": "content_filter",
+    "SPII": "content_filter",
+    "IMAGE_SAFETY": "content_filter",
+    "IMAGE_PROHIBITED_CONTENT": "content_filter",
+    "IMAGE_RECITATION": "content_filter",
+    "MODEL_ARMOR": "content_filter",
+    # OpenAI's legacy name
+    "function_call": "tool_calls",
+}
+
+
+def normalise_finish_reason(reason: Any) -> str | None:
+    """Map a provider's stop reason onto ``stop``, ``length``, ``tool_calls``,
+    ``content_filter`` (anything else passes through, lower-cased)."""
+    if reason is None:
+        return None
+    name = str(getattr(reason, "value", reason))
+    if not name:
+        return None
+    return _FINISH_REASONS.get(name, name.lower())
 
 
 def error_info(exc: BaseException) -> dict[str, Any]:

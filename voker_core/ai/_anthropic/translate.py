@@ -18,30 +18,21 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from voker_core.ai._recorder import LLMCall, Usage
+from voker_core.ai._recorder import LLMCall, Usage, normalise_finish_reason
 from voker_core.ai._streams import StreamOutcome, StreamRecorder
 
 __all__ = ["MessageStreamRecorder", "finish_reason", "message_outcome", "usage_of"]
 
 logger = logging.getLogger("voker")
 
+
 # Anthropic stop reasons → the normalised vocabulary shared with the other providers
 # (``stop``, ``length``, ``tool_calls``, ``content_filter``); others pass through unchanged.
-_FINISH_REASONS = {
-    "end_turn": "stop",
-    "stop_sequence": "stop",
-    "max_tokens": "length",
-    "model_context_window_exceeded": "length",
-    "tool_use": "tool_calls",
-    "refusal": "content_filter",
-}
-
-
 def finish_reason(stop_reason: Any) -> str | None:
     """The normalised finish reason of an Anthropic ``stop_reason``."""
     if not isinstance(stop_reason, str) or not stop_reason:
         return None
-    return _FINISH_REASONS.get(stop_reason, stop_reason)
+    return normalise_finish_reason(stop_reason)
 
 
 def usage_of(usage: Any) -> Usage | None:

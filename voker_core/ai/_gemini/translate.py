@@ -33,7 +33,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from voker_core._snapshot import snapshot
-from voker_core.ai._recorder import LLMCall, Usage
+from voker_core.ai._recorder import LLMCall, Usage, normalise_finish_reason
 from voker_core.ai._streams import StreamOutcome, StreamRecorder
 
 __all__ = [
@@ -52,21 +52,6 @@ logger = logging.getLogger("voker")
 
 _RESPONSE_EXCLUDE = frozenset({"sdk_http_response"})
 _CONFIG_EXCLUDE = frozenset({"http_options"})
-
-# Gemini finish reasons → the normalised vocabulary shared with the other providers.
-_FINISH_REASONS = {
-    "STOP": "stop",
-    "MAX_TOKENS": "length",
-    "SAFETY": "content_filter",
-    "RECITATION": "content_filter",
-    "BLOCKLIST": "content_filter",
-    "PROHIBITED_CONTENT": "content_filter",
-    "SPII": "content_filter",
-    "IMAGE_SAFETY": "content_filter",
-    "IMAGE_PROHIBITED_CONTENT": "content_filter",
-    "IMAGE_RECITATION": "content_filter",
-    "MODEL_ARMOR": "content_filter",
-}
 
 
 class GenaiJSON:
@@ -217,8 +202,7 @@ def finish_reason(response: Any) -> str | None:
     reason = getattr(candidate, "finish_reason", None)
     if reason is None:
         return None
-    name = str(getattr(reason, "value", reason))
-    normalised = _FINISH_REASONS.get(name, name.lower())
+    normalised = normalise_finish_reason(reason)
     if normalised == "stop" and _calls_functions(candidate):
         return "tool_calls"
     return normalised
