@@ -138,8 +138,8 @@ class _Item:
         "path",
         "person",
         "properties",
-        "seq",
         "sent_mark",
+        "seq",
         "session",
         "written_off",
     )
