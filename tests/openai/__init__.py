@@ -1,0 +1,1 @@
+"""Tests of the OpenAI drop-in clients (``voker_core.ai.provider_openai``)."""

@@ -1,0 +1,232 @@
+"""The steps of one wrapped OpenAI call, shared by the sync and async resources.
+
+A wrapped method does::
+
+    call, send, hide = begin(self, CHAT, kwargs)        # TypeError here if no session/agent
+    call.resolve_person()                                # async: await call.aresolve_person()
+    try:
+        result = super().create(**send)
+    except BaseException as exc:
+        call.fail(exc)
+        raise
+    return settle(call, result, CHAT, hide_usage_chunk=hide)
+
+``settle`` records a returned response, or attaches a stream recorder to a returned stream, and
+always hands back the provider's object unchanged. It also understands the
+``with_raw_response`` / ``with_streaming_response`` wrappers, which call the same methods.
+
+``.stream()`` helpers make their request later (when the stream manager is entered) through our
+own ``create``. The call is begun in ``.stream()`` (so a missing session raises at once) and
+carried to that ``create`` inside ``extra_headers`` as a :class:`PendingCall`, which ``create``
+removes before anything reaches the network.
+"""
+
+from __future__ import annotations
+
+import logging
+import weakref
+from collections.abc import Callable, Mapping
+from typing import Any, NamedTuple, TypeVar, cast
+
+import openai
+from openai import AsyncStream, Stream
+from openai._legacy_response import LegacyAPIResponse
+from openai._response import AsyncAPIResponse, BaseAPIResponse
+from openai.types.chat import ChatCompletion
+from openai.types.responses import Response
+
+from voker_core.ai._openai._translate import (
+    ChatStreamRecorder,
+    ResponsesStreamRecorder,
+    chat_outcome,
+    responses_outcome,
+)
+from voker_core.ai._recorder import LLMCall
+from voker_core.ai._streams import StreamOutcome, StreamRecorder, observe_close, observe_stream
+
+__all__ = ["CHAT", "PENDING_HEADER", "RESPONSES", "Api", "PendingCall", "begin", "settle"]
+
+logger = logging.getLogger("voker")
+
+R = TypeVar("R")
+
+PENDING_HEADER = "x-voker-pending-call"
+# Set by the SDK's with_raw_response / with_streaming_response wrappers.
+_RAW_HEADER = "X-Stainless-Raw-Response"
+_UNSET = (openai.NotGiven, openai.Omit)
+
+
+class Api(NamedTuple):
+    """How one OpenAI API's objects are read."""
+
+    name: str
+    outcome: Callable[[Any], StreamOutcome]
+    stream_recorder: Callable[..., StreamRecorder]
+    model_class: type[Any]
+
+
+CHAT = Api("openai-chat-completions", chat_outcome, ChatStreamRecorder, ChatCompletion)
+RESPONSES = Api("openai-responses", responses_outcome, ResponsesStreamRecorder, Response)
+
+
+class PendingCall(str):
+    """A call begun by ``.stream()``, travelling to ``create`` as an ``extra_headers`` value.
+
+    A ``str`` (``"1"``) so that, should a future SDK bypass our ``create``, it is a harmless
+    header rather than a crash.
+    """
+
+    call: LLMCall
+
+    def __new__(cls, call: LLMCall) -> PendingCall:
+        self = super().__new__(cls, "1")
+        self.call = call
+        return self
+
+
+def _provider(resource: Any) -> str:
+    return str(getattr(resource._client, "_voker_provider", "openai"))
+
+
+def begin(
+    resource: Any,
+    api: Api,
+    kwargs: Mapping[str, Any],
+    *,
+    stream: bool | None = None,
+    request_usage: bool = False,
+) -> tuple[LLMCall, dict[str, Any], bool]:
+    """Begin recording (or adopt the call a ``.stream()`` began).
+
+    Returns the call, the keyword arguments to send to OpenAI (never the caller's dict), and
+    whether the wrapper asked for stream usage on the caller's behalf (the extra chunk is then
+    hidden). ``request_usage``: add ``stream_options.include_usage`` to a streaming call that
+    does not say (Chat Completions only report usage in streams when asked).
+    """
+    headers = kwargs.get("extra_headers")
+    pending = headers.get(PENDING_HEADER) if headers else None
+    if isinstance(pending, PendingCall):
+        call = pending.call
+        send = dict(kwargs)
+        send["extra_headers"] = {k: v for k, v in headers.items() if k != PENDING_HEADER}  # type: ignore[union-attr]
+    else:
+        call = LLMCall.begin(
+            api=api.name,
+            provider=_provider(resource),
+            kwargs=kwargs,
+            voker_client=getattr(resource._client, "_voker_client", None),
+            stream=stream,
+        )
+        send = call.provider_kwargs
+    hide = False
+    # Not for raw responses: a caller reading the raw body would see the extra chunk.
+    if request_usage and send.get("stream") is True and not (headers and _RAW_HEADER in headers):
+        options = send.get("stream_options")
+        if options is None or isinstance(options, _UNSET):
+            send["stream_options"] = {"include_usage": True}
+            hide = True
+        elif isinstance(options, Mapping) and "include_usage" not in options:
+            send["stream_options"] = {**options, "include_usage": True}
+            hide = True
+    return call, send, hide
+
+
+def begin_pending(
+    resource: Any, api: Api, kwargs: Mapping[str, Any]
+) -> tuple[LLMCall, dict[str, Any]]:
+    """Begin the call of a ``.stream()`` helper; the returned kwargs carry it to ``create``."""
+    call = LLMCall.begin(
+        api=api.name,
+        provider=_provider(resource),
+        kwargs=kwargs,
+        voker_client=getattr(resource._client, "_voker_client", None),
+        stream=True,
+    )
+    send = dict(call.provider_kwargs)
+    headers = send.get("extra_headers")
+    send["extra_headers"] = {
+        **(headers if isinstance(headers, Mapping) else {}),
+        PENDING_HEADER: PendingCall(call),
+    }
+    return call, send
+
+
+def _succeed(call: LLMCall, outcome: StreamOutcome) -> None:
+    call.succeed(
+        output=outcome.output,
+        model=outcome.model,
+        usage=outcome.usage,
+        finish_reason=outcome.finish_reason,
+    )
+
+
+class _BodyRecorder(StreamRecorder):
+    """``with_streaming_response`` without SSE: read what the caller read, when it closes."""
+
+    __slots__ = ("_api", "_http")
+
+    def __init__(self, call: LLMCall, api: Api, http_response: Any) -> None:
+        super().__init__(call)
+        self._api = api
+        self._http = weakref.ref(http_response)  # the hook lives on the response: no cycle
+
+    def outcome(self) -> StreamOutcome:
+        try:
+            data = self._http().json()  # type: ignore[union-attr]  # raises unless read
+        except Exception:
+            return StreamOutcome()
+        return self._api.outcome(self._api.model_class.model_validate(data))
+
+
+def settle(
+    call: LLMCall,
+    result: R,
+    api: Api,
+    *,
+    hide_usage_chunk: bool = False,
+    parsed: Any = None,
+) -> R:
+    """Record ``result`` (or watch it, for streams); return it unchanged. Never raises.
+
+    ``parsed``: for an async ``with_streaming_response`` stream, the ``Stream`` its
+    ``await parse()`` returned (the sync path parses here).
+    """
+    try:
+        if isinstance(result, (Stream, AsyncStream)):
+            observe_stream(result, _stream_recorder(call, api, hide_usage_chunk))
+        elif isinstance(result, LegacyAPIResponse):
+            # with_raw_response: the body is read already; parse() is cached, so the caller's
+            # own parse() returns this very object (for streams, the stream we observe).
+            _settle_parsed(call, result.parse(), api, hide_usage_chunk)
+        elif isinstance(result, BaseAPIResponse):
+            # with_streaming_response: nothing read yet.
+            if getattr(result, "_is_sse_stream", False):
+                if parsed is None and not isinstance(result, AsyncAPIResponse):
+                    parsed = cast(Any, result).parse()  # builds the Stream; reads nothing
+                if parsed is not None:
+                    _settle_parsed(call, parsed, api, hide_usage_chunk)
+                else:
+                    observe_close(result, StreamRecorder(call))
+            else:
+                # Watch the wrapper's close (its context manager's exit), not the HTTP
+                # response's: httpx closes that itself in the middle of reading the body.
+                observe_close(result, _BodyRecorder(call, api, result.http_response))
+        else:
+            _succeed(call, api.outcome(result))
+    except Exception:
+        logger.warning("voker: failed to record an OpenAI response (ignored)", exc_info=True)
+        call.succeed(output=None)
+    return result
+
+
+def _settle_parsed(call: LLMCall, parsed: Any, api: Api, hide_usage_chunk: bool) -> None:
+    if isinstance(parsed, (Stream, AsyncStream)):
+        observe_stream(parsed, _stream_recorder(call, api, hide_usage_chunk))
+    else:
+        _succeed(call, api.outcome(parsed))
+
+
+def _stream_recorder(call: LLMCall, api: Api, hide_usage_chunk: bool) -> StreamRecorder:
+    if api is CHAT:
+        return ChatStreamRecorder(call, hide_usage_chunk=hide_usage_chunk)
+    return api.stream_recorder(call)

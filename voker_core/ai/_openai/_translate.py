@@ -1,0 +1,418 @@
+"""OpenAI objects -> the parts of an ``llm`` event: usage, model, finish reason, output.
+
+Pure translation, no recording logic: the calls in :mod:`._calls` and the stream recorders here
+hand the results to :class:`voker_core.ai._recorder.LLMCall`.
+
+Streams keep only references to the chunks/events on the caller's thread; the final response is
+assembled from them later, when the delivery worker serialises the event (the ``to_dict`` of
+:class:`ChatStreamOutput` / :class:`ResponsesStreamOutput`), so streaming adds almost nothing to
+the caller's per-chunk time.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from voker_core.ai._recorder import LLMCall, Usage
+from voker_core.ai._streams import StreamOutcome, StreamRecorder
+
+__all__ = [
+    "ChatStreamOutput",
+    "ChatStreamRecorder",
+    "ResponsesStreamOutput",
+    "ResponsesStreamRecorder",
+    "chat_outcome",
+    "chat_usage",
+    "responses_outcome",
+    "responses_usage",
+]
+
+# Chat's legacy "function_call" stop means the same as "tool_calls".
+_CHAT_FINISH = {"function_call": "tool_calls"}
+_RESPONSES_INCOMPLETE = {"max_output_tokens": "length", "content_filter": "content_filter"}
+_RESPONSES_FINAL_EVENTS = frozenset(
+    {"response.completed", "response.incomplete", "response.failed"}
+)
+_RESPONSES_SNAPSHOT_EVENTS = frozenset(
+    {"response.created", "response.in_progress", "response.queued"}
+)
+
+
+def _dump(obj: Any) -> Any:
+    dump = getattr(obj, "model_dump", None)
+    return dump(mode="json") if callable(dump) else obj
+
+
+# -- usage ----------------------------------------------------------------------------------------
+
+
+def chat_usage(usage: Any) -> Usage | None:
+    """``CompletionUsage`` -> :class:`Usage` (``prompt_tokens`` already include cached ones).
+
+    OpenAI's counts follow Voker's rule as they are (``Usage.from_counts`` would change
+    nothing), so the fields are read directly: this runs on the caller's thread.
+    """
+    if usage is None:
+        return None
+    try:
+        prompt = usage.prompt_tokens_details
+        completion = usage.completion_tokens_details
+        return Usage(
+            input_tokens=usage.prompt_tokens,
+            output_tokens=usage.completion_tokens,
+            total_tokens=usage.total_tokens,
+            cache_read_input_tokens=prompt.cached_tokens if prompt is not None else None,
+            cache_creation_input_tokens=prompt.cache_write_tokens if prompt is not None else None,
+            reasoning_tokens=completion.reasoning_tokens if completion is not None else None,
+        )
+    except AttributeError:  # an older or newer SDK's shape: the generic, tolerant reading
+        prompt = getattr(usage, "prompt_tokens_details", None)
+        completion = getattr(usage, "completion_tokens_details", None)
+        return Usage.from_counts(
+            input_tokens=getattr(usage, "prompt_tokens", None),
+            output_tokens=getattr(usage, "completion_tokens", None),
+            total_tokens=getattr(usage, "total_tokens", None),
+            cache_read_input_tokens=getattr(prompt, "cached_tokens", None),
+            cache_creation_input_tokens=getattr(prompt, "cache_write_tokens", None),
+            reasoning_tokens=getattr(completion, "reasoning_tokens", None),
+        )
+
+
+def responses_usage(usage: Any) -> Usage | None:
+    """``ResponseUsage`` -> :class:`Usage` (``input_tokens`` already include cached ones)."""
+    if usage is None:
+        return None
+    try:
+        details_in = usage.input_tokens_details
+        details_out = usage.output_tokens_details
+        return Usage(
+            input_tokens=usage.input_tokens,
+            output_tokens=usage.output_tokens,
+            total_tokens=usage.total_tokens,
+            cache_read_input_tokens=details_in.cached_tokens if details_in is not None else None,
+            cache_creation_input_tokens=details_in.cache_write_tokens
+            if details_in is not None
+            else None,
+            reasoning_tokens=details_out.reasoning_tokens if details_out is not None else None,
+        )
+    except AttributeError:
+        details_in = getattr(usage, "input_tokens_details", None)
+        details_out = getattr(usage, "output_tokens_details", None)
+        return Usage.from_counts(
+            input_tokens=getattr(usage, "input_tokens", None),
+            output_tokens=getattr(usage, "output_tokens", None),
+            total_tokens=getattr(usage, "total_tokens", None),
+            cache_read_input_tokens=getattr(details_in, "cached_tokens", None),
+            cache_creation_input_tokens=getattr(details_in, "cache_write_tokens", None),
+            reasoning_tokens=getattr(details_out, "reasoning_tokens", None),
+        )
+
+
+# -- finish reasons -------------------------------------------------------------------------------
+
+
+def _chat_finish(reason: Any) -> str | None:
+    if not isinstance(reason, str):
+        return None
+    return _CHAT_FINISH.get(reason, reason)
+
+
+def responses_finish_reason(response: Any) -> str | None:
+    """The Responses API's status folded into the chat vocabulary (stop/length/tool_calls...)."""
+    status = getattr(response, "status", None)
+    if status == "completed":
+        for item in getattr(response, "output", None) or ():
+            if getattr(item, "type", None) == "function_call":
+                return "tool_calls"
+        return "stop"
+    if status == "incomplete":
+        reason = getattr(getattr(response, "incomplete_details", None), "reason", None)
+        return _RESPONSES_INCOMPLETE.get(reason, reason) if isinstance(reason, str) else "length"
+    if status == "failed":
+        return "error"
+    return None  # queued / in_progress (background responses) / cancelled
+
+
+# -- whole responses ------------------------------------------------------------------------------
+
+
+def chat_outcome(completion: Any) -> StreamOutcome:
+    """Model, usage and finish reason of a ``ChatCompletion`` (``output`` is the object)."""
+    choices = completion.choices
+    finish = choices[0].finish_reason if choices else None
+    return StreamOutcome(
+        completion,
+        completion.model,
+        chat_usage(completion.usage),
+        _CHAT_FINISH.get(finish, finish) if finish is not None else None,
+    )
+
+
+def responses_outcome(response: Any) -> StreamOutcome:
+    """Model, usage and finish reason of a Responses API ``Response``."""
+    return StreamOutcome(
+        response,
+        response.model,
+        responses_usage(response.usage),
+        responses_finish_reason(response),
+    )
+
+
+# -- Chat Completions streams ---------------------------------------------------------------------
+
+
+class ChatStreamOutput:
+    """The final ``chat.completion`` assembled from streamed chunks, built when serialised."""
+
+    __slots__ = ("_chunks",)
+
+    def __init__(self, chunks: tuple[Any, ...]) -> None:
+        self._chunks = chunks
+
+    def to_dict(self) -> dict[str, Any]:
+        chunks = self._chunks
+        first = chunks[0] if chunks else None
+        usage: Any = None
+        choices: dict[int, dict[str, Any]] = {}
+        for chunk in chunks:
+            if getattr(chunk, "usage", None) is not None:
+                usage = chunk.usage
+            for choice in getattr(chunk, "choices", None) or ():
+                _accumulate_choice(choices, choice)
+        return {
+            "id": getattr(first, "id", None),
+            "object": "chat.completion",
+            "created": getattr(first, "created", None),
+            "model": getattr(first, "model", None),
+            "choices": [_finish_choice(choices[i]) for i in sorted(choices)],
+            "usage": _dump(usage),
+            "service_tier": getattr(first, "service_tier", None),
+            "system_fingerprint": getattr(first, "system_fingerprint", None),
+        }
+
+
+def _accumulate_choice(choices: dict[int, dict[str, Any]], choice: Any) -> None:
+    index = getattr(choice, "index", 0) or 0
+    state = choices.get(index)
+    if state is None:
+        state = choices[index] = {
+            "index": index,
+            "role": None,
+            "content": [],
+            "refusal": [],
+            "tool_calls": {},
+            "function_call": None,
+            "finish_reason": None,
+            "logprobs": [],
+        }
+    delta = getattr(choice, "delta", None)
+    if delta is not None:
+        if delta.role:
+            state["role"] = delta.role
+        if delta.content:
+            state["content"].append(delta.content)
+        if delta.refusal:
+            state["refusal"].append(delta.refusal)
+        for call in delta.tool_calls or ():
+            slot = state["tool_calls"].setdefault(
+                call.index, {"id": None, "type": "function", "name": [], "arguments": []}
+            )
+            if call.id:
+                slot["id"] = call.id
+            if call.type:
+                slot["type"] = call.type
+            if call.function is not None:
+                if call.function.name:
+                    slot["name"].append(call.function.name)
+                if call.function.arguments:
+                    slot["arguments"].append(call.function.arguments)
+        if delta.function_call is not None:
+            legacy = state["function_call"] or {"name": [], "arguments": []}
+            state["function_call"] = legacy
+            if delta.function_call.name:
+                legacy["name"].append(delta.function_call.name)
+            if delta.function_call.arguments:
+                legacy["arguments"].append(delta.function_call.arguments)
+    if choice.finish_reason:
+        state["finish_reason"] = choice.finish_reason
+    logprobs = getattr(choice, "logprobs", None)
+    if logprobs is not None and logprobs.content:
+        state["logprobs"].extend(logprobs.content)
+
+
+def _finish_choice(state: dict[str, Any]) -> dict[str, Any]:
+    tool_calls = [
+        {
+            "id": slot["id"],
+            "type": slot["type"],
+            "function": {"name": "".join(slot["name"]), "arguments": "".join(slot["arguments"])},
+        }
+        for _, slot in sorted(state["tool_calls"].items())
+    ]
+    legacy = state["function_call"]
+    message: dict[str, Any] = {
+        "role": state["role"] or "assistant",
+        "content": "".join(state["content"]) if state["content"] else None,
+        "refusal": "".join(state["refusal"]) if state["refusal"] else None,
+        "tool_calls": tool_calls or None,
+    }
+    if legacy is not None:
+        message["function_call"] = {
+            "name": "".join(legacy["name"]),
+            "arguments": "".join(legacy["arguments"]),
+        }
+    return {
+        "index": state["index"],
+        "message": message,
+        "finish_reason": state["finish_reason"],
+        "logprobs": {"content": [_dump(p) for p in state["logprobs"]]}
+        if state["logprobs"]
+        else None,
+    }
+
+
+def _chunk_has_content(chunk: Any) -> bool:
+    for choice in chunk.choices:
+        delta = choice.delta
+        if delta is not None and (
+            delta.content or delta.tool_calls or delta.refusal or delta.function_call
+        ):
+            return True
+    return False
+
+
+class ChatStreamRecorder(StreamRecorder):
+    """Records a ``Stream[ChatCompletionChunk]``.
+
+    With ``hide_usage_chunk`` (the wrapper asked for ``stream_options.include_usage`` on the
+    caller's behalf) the trailing usage-only chunk is recorded but not shown to the caller.
+    """
+
+    __slots__ = ("_chunks", "_content_seen", "_hide_usage_chunk", "_usage_chunk")
+
+    def __init__(self, call: LLMCall, *, hide_usage_chunk: bool = False) -> None:
+        super().__init__(call)
+        self._chunks: list[Any] = []
+        self._content_seen = False
+        self._hide_usage_chunk = hide_usage_chunk
+        self._usage_chunk: Any = None
+
+    def observe(self, item: Any) -> bool:
+        if not self._content_seen and _chunk_has_content(item):
+            self._content_seen = True
+            self.call.mark_first_token()
+        if self._hide_usage_chunk and not item.choices and item.usage is not None:
+            self._usage_chunk = item
+            return False
+        self._chunks.append(item)
+        return True
+
+    def outcome(self) -> StreamOutcome:
+        chunks = tuple(self._chunks)
+        if self._usage_chunk is not None:
+            chunks += (self._usage_chunk,)
+        if not chunks:
+            return StreamOutcome()
+        usage = finish = None
+        for chunk in reversed(chunks):
+            if usage is None and chunk.usage is not None:
+                usage = chunk.usage
+            if finish is None:
+                for choice in chunk.choices:
+                    if choice.finish_reason:
+                        finish = choice.finish_reason
+                        break
+            if usage is not None and finish is not None:
+                break
+        return StreamOutcome(
+            output=ChatStreamOutput(chunks),
+            model=chunks[0].model,
+            usage=chat_usage(usage),
+            finish_reason=_chat_finish(finish),
+        )
+
+    def release(self) -> None:
+        self._chunks = []
+        self._usage_chunk = None
+
+
+# -- Responses streams ----------------------------------------------------------------------------
+
+
+class ResponsesStreamOutput:
+    """A partial ``response`` rebuilt from the stream's events, built when serialised.
+
+    Used when the stream stopped before ``response.completed`` (whose ``response`` is the output
+    otherwise): the last snapshot the server sent, with the output items received so far.
+    """
+
+    __slots__ = ("_events", "_snapshot")
+
+    def __init__(self, snapshot: Any, events: tuple[Any, ...]) -> None:
+        self._snapshot = snapshot
+        self._events = events
+
+    def to_dict(self) -> dict[str, Any]:
+        base = _dump(self._snapshot) if self._snapshot is not None else {"object": "response"}
+        if not isinstance(base, dict):
+            base = {"object": "response"}
+        items: dict[int, dict[str, Any]] = {}
+        for event in self._events:
+            kind = getattr(event, "type", None)
+            if kind in ("response.output_item.added", "response.output_item.done"):
+                items[event.output_index] = _dump(event.item)
+                continue
+            item = items.get(getattr(event, "output_index", -1))
+            if item is None:
+                continue
+            if kind == "response.content_part.added":
+                item.setdefault("content", []).append(_dump(event.part))
+            elif kind == "response.output_text.delta":
+                parts = item.get("content") or []
+                if event.content_index < len(parts):
+                    part = parts[event.content_index]
+                    part["text"] = (part.get("text") or "") + event.delta
+            elif kind == "response.function_call_arguments.delta":
+                item["arguments"] = (item.get("arguments") or "") + event.delta
+        base["output"] = [items[i] for i in sorted(items)]
+        return base
+
+
+class ResponsesStreamRecorder(StreamRecorder):
+    """Records a ``Stream[ResponseStreamEvent]``: the final ``response`` when one arrives."""
+
+    __slots__ = ("_delta_seen", "_events", "_final", "_snapshot")
+
+    def __init__(self, call: LLMCall) -> None:
+        super().__init__(call)
+        self._events: list[Any] = []
+        self._delta_seen = False
+        self._final: Any = None
+        self._snapshot: Any = None
+
+    def observe(self, item: Any) -> bool:
+        kind = item.type
+        if not self._delta_seen and kind.endswith(".delta"):
+            self._delta_seen = True
+            self.call.mark_first_token()
+        if kind in _RESPONSES_FINAL_EVENTS:
+            self._final = item.response
+        elif kind in _RESPONSES_SNAPSHOT_EVENTS:
+            self._snapshot = item.response
+        self._events.append(item)
+        return True
+
+    def outcome(self) -> StreamOutcome:
+        if self._final is not None:
+            return responses_outcome(self._final)
+        if not self._events:
+            return StreamOutcome()
+        snapshot = self._snapshot
+        return StreamOutcome(
+            output=ResponsesStreamOutput(snapshot, tuple(self._events)),
+            model=getattr(snapshot, "model", None),
+        )
+
+    def release(self) -> None:
+        self._events = []
+        self._final = self._snapshot = None
