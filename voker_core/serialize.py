@@ -127,11 +127,22 @@ def _converter_method(obj: Any) -> Callable[[], Any] | None:
 
 
 def _model_dump(obj: Any) -> Any:
+    # warnings=False: a field holding a value of another type than declared (openai's
+    # ParsedChatCompletion.parsed, say) must not make pydantic warn in the user's logs.
     try:
-        return obj.model_dump(mode="json")
+        return obj.model_dump(mode="json", warnings=False)
+    except TypeError:
+        pass  # a model_dump() of another library, without these keywords
     except Exception:
         # A field pydantic cannot put in JSON mode (an arbitrary type): dump to Python objects
         # and let the converter handle the rest.
+        try:
+            return obj.model_dump(warnings=False)
+        except TypeError:
+            pass
+    try:
+        return obj.model_dump(mode="json")
+    except Exception:
         return obj.model_dump()
 
 
