@@ -1,7 +1,7 @@
 """Fixtures for tests that need Celery: a Redis broker on a free port and a real worker process.
 
-Imported by the ``conftest.py`` of every test package that uses them (Celery's own tests and the
-Django test project's "task queued from a view" test).
+Registered once for the whole suite by ``tests/conftest.py`` (``pytest_plugins``): Celery's own
+tests and the Django test project's "task queued from a view" test share one broker.
 """
 
 from __future__ import annotations

@@ -8,13 +8,6 @@ from typing import Any
 import pytest
 from celery.result import AsyncResult
 
-from tests.celery_tests.fixtures import (  # noqa: F401
-    celery_app,
-    redis_url,
-    start_worker,
-    worker_env,
-)
-
 pytestmark = [pytest.mark.slow, pytest.mark.django_db]
 
 
@@ -22,8 +15,8 @@ def test_task_queued_from_a_view_carries_the_requests_session_and_person(
     client: Any,
     voker: Any,
     make_user: Any,
-    celery_app: Any,  # noqa: F811
-    start_worker: Any,  # noqa: F811
+    celery_app: Any,
+    start_worker: Any,
 ) -> None:
     worker = start_worker(pool="prefork", concurrency=1)
     user = make_user("grace")
