@@ -453,6 +453,8 @@ def text_of(content: Any, _depth: int = 0) -> str:
     if not isinstance(content, Mapping):
         return str(content)
     kind = content.get("type")
+    if not isinstance(kind, str):
+        kind = None  # untrusted JSON: a list or an object here must not break the page
     if kind in _TEXT_BLOCKS or (kind is None and "text" in content):
         text = content.get("text", content.get("refusal"))
         return text if isinstance(text, str) else text_of(text, _depth + 1)
