@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from voker_core.devserver.dashboard.layout import Paging
@@ -285,6 +285,7 @@ _properties = st.dictionaries(
 
 
 @settings(max_examples=40, deadline=None)
+@example(events=[("chain", {"outputs": [{"role": None, "content": None, "type": []}]})])
 @given(
     events=st.lists(
         st.tuples(st.sampled_from(["llm", "tool", "retriever", "chain", "custom"]), _properties),
