@@ -60,18 +60,34 @@ def _copy(value: Any, depth: int, memo: dict[int, Any]) -> Any:
     done = memo.get(ident)
     if done is not None:
         return done
-    if cls is dict or (isinstance(value, Mapping) and not hasattr(value, "model_dump")):
-        out: dict[Any, Any] = {}
+    # The C-level copies do most of the work; only values that are themselves containers (or
+    # other objects) are visited again.
+    if cls is dict:
+        out: dict[Any, Any] = value.copy()
         memo[ident] = out
-        for key, item in value.items():
-            out[key] = item if type(item) in _ATOMIC else _copy(item, depth + 1, memo)
+        for key, item in out.items():
+            if type(item) not in _ATOMIC:
+                out[key] = _copy(item, depth + 1, memo)
         return out
-    if cls is list or isinstance(value, (list, set, frozenset)):
-        items: list[Any] = []
+    if cls is list:
+        items: list[Any] = value[:]
         memo[ident] = items
-        for item in value:
-            items.append(item if type(item) in _ATOMIC else _copy(item, depth + 1, memo))
+        for index, item in enumerate(items):
+            if type(item) not in _ATOMIC:
+                items[index] = _copy(item, depth + 1, memo)
         return items
+    if isinstance(value, Mapping) and not hasattr(value, "model_dump"):
+        mapped: dict[Any, Any] = {}
+        memo[ident] = mapped
+        for key, item in value.items():
+            mapped[key] = item if type(item) in _ATOMIC else _copy(item, depth + 1, memo)
+        return mapped
+    if isinstance(value, (list, set, frozenset)):
+        listed: list[Any] = []
+        memo[ident] = listed
+        for item in value:
+            listed.append(item if type(item) in _ATOMIC else _copy(item, depth + 1, memo))
+        return listed
     if cls is tuple:
         # Tuples stay tuples (callers may rely on the type); a tuple cannot contain itself
         # without a mutable container in between, which the memo handles.
