@@ -78,7 +78,7 @@ class Settings:
     max_queue_size: int = 10_000
     flush_timeout: float = 5.0
     max_event_bytes: int = 1024 * 1024
-    max_concurrency: int = 8
+    max_concurrency: int = 16
     before_send: BeforeSend | None = field(default=None, compare=False)
 
     # option name -> environment variable consulted when the option is not passed
