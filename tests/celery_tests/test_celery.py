@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from celery import chain, group
+from celery import chain, chord, group
 
 import voker_core
 
@@ -50,6 +50,17 @@ def test_chain_and_group_keep_the_context(app: Any, start_worker: Any, voker_ser
     group_events = voker_server.wait_for_events(3, session="s-group")
     assert len(group_events) == 3
     assert {(e["person"], e["agent"]) for e in group_events} == {(None, "a-group")}
+
+
+def test_chord_callback_keeps_the_context(app: Any, start_worker: Any, voker_server: Any) -> None:
+    worker = start_worker(pool="prefork", concurrency=2)
+    with voker_core.context(session="s-chord", agent="a-chord", person="p-chord"):
+        result = chord([app.ask.s("left"), app.ask.s("right")])(app.summarise.s())
+    assert "summary of" in result.get(timeout=60)
+    worker.stop()
+    events = voker_server.wait_for_events(3, session="s-chord")
+    assert len(events) == 3  # two header tasks and the callback
+    assert {(e["agent"], e["person"]) for e in events} == {("a-chord", "p-chord")}
 
 
 def test_send_task_and_retries_keep_the_context(

@@ -65,3 +65,9 @@ def flaky(self: Any, question: str) -> str:
     if self.request.retries == 0:
         raise self.retry(exc=RuntimeError("first attempt fails"))
     return ask(question)
+
+
+@app.task
+def summarise(answers: list[str]) -> str:
+    """A chord callback: one more LLM call over the header tasks' answers."""
+    return ask("summary of: " + " | ".join(answers))
