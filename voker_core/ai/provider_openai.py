@@ -76,14 +76,8 @@ from typing import TYPE_CHECKING, Any, cast
 
 import openai
 
-from voker_core.ai._openai._resources import (
-    AsyncBeta,
-    AsyncChat,
-    AsyncResponses,
-    Beta,
-    Chat,
-    Responses,
-)
+from voker_core.ai._openai._chat import AsyncBeta, AsyncChat, Beta, Chat
+from voker_core.ai._openai._responses import AsyncResponses, Responses
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack

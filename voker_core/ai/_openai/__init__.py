@@ -3,5 +3,5 @@
 - :mod:`._typing`: the keyword ``TypedDict``s behind the typed ``create`` overloads;
 - :mod:`._translate`: OpenAI objects to usage / model / finish reason / output, stream recorders;
 - :mod:`._calls`: the steps of one wrapped call, shared by the sync and async resources;
-- :mod:`._resources`: the wrapped ``chat.completions`` and ``responses`` resources.
+- :mod:`._chat` / :mod:`._responses`: the wrapped ``chat.completions`` and ``responses``.
 """

@@ -29,7 +29,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple, TypeVar, cast
 
 import openai
-from openai import AsyncStream, Stream
+from openai import AsyncStream, Omit, Stream
 from openai._legacy_response import LegacyAPIResponse
 from openai._response import AsyncAPIResponse, BaseAPIResponse
 from openai.types.chat import ChatCompletion
@@ -44,7 +44,18 @@ from voker_core.ai._openai._translate import (
 from voker_core.ai._recorder import LLMCall
 from voker_core.ai._streams import StreamOutcome, StreamRecorder, observe_close, observe_stream
 
-__all__ = ["CHAT", "PENDING_HEADER", "RESPONSES", "Api", "PendingCall", "begin", "settle"]
+__all__ = [
+    "CHAT",
+    "PENDING_HEADER",
+    "RESPONSES",
+    "Api",
+    "PendingCall",
+    "begin",
+    "begin_pending",
+    "merge_named",
+    "settle",
+    "settle_async",
+]
 
 logger = logging.getLogger("voker")
 
@@ -230,3 +241,38 @@ def _stream_recorder(call: LLMCall, api: Api, hide_usage_chunk: bool) -> StreamR
     if api is CHAT:
         return ChatStreamRecorder(call, hide_usage_chunk=hide_usage_chunk)
     return api.stream_recorder(call)
+
+
+def merge_named(
+    kwargs: dict[str, Any],
+    name: str,
+    value: Any,
+    voker_agent: str | None,
+    voker_session: str | None,
+    voker_agent_version: str | None,
+    voker_person: str | None,
+    voker_properties: Mapping[str, Any] | None,
+) -> dict[str, Any]:
+    """Put the explicitly named parameters of ``parse``/``stream`` back among ``kwargs``."""
+    if not isinstance(value, Omit):
+        kwargs[name] = value
+    for key, given in (
+        ("voker_agent", voker_agent),
+        ("voker_session", voker_session),
+        ("voker_agent_version", voker_agent_version),
+        ("voker_person", voker_person),
+        ("voker_properties", voker_properties),
+    ):
+        if given is not None:
+            kwargs[key] = given
+    return kwargs
+
+
+async def settle_async(call: LLMCall, result: R, api: Api, hide: bool) -> R:
+    parsed = None
+    if isinstance(result, AsyncAPIResponse) and getattr(result, "_is_sse_stream", False):
+        try:
+            parsed = await result.parse()  # builds the AsyncStream (cached); reads nothing
+        except Exception:
+            parsed = None
+    return settle(call, result, api, hide_usage_chunk=hide, parsed=parsed)
