@@ -32,7 +32,7 @@ import functools
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, TypeVar, cast
@@ -438,6 +438,27 @@ class LLMCall:
                 "voker: resolving the person failed; recording without one", exc_info=True
             )
             self.assoc._person, self.assoc._person_resolved = None, True
+
+    # -- the provider call -------------------------------------------------------------------
+
+    def invoke(self, method: Callable[..., R], kwargs: Mapping[str, Any]) -> R:
+        """Resolve the person, then call the provider; a failure is recorded and re-raised
+        unchanged. The caller settles the result (it knows the provider's types)."""
+        self.resolve_person()
+        try:
+            return method(**kwargs)
+        except BaseException as exc:
+            self.fail(exc)
+            raise
+
+    async def ainvoke(self, method: Callable[..., Awaitable[R]], kwargs: Mapping[str, Any]) -> R:
+        """:meth:`invoke` for coroutine methods; the person is resolved without blocking."""
+        await self.aresolve_person()
+        try:
+            return await method(**kwargs)
+        except BaseException as exc:
+            self.fail(exc)
+            raise
 
     # -- timing --------------------------------------------------------------------------------
 

@@ -65,12 +65,7 @@ def _create(resource: Any, surface: Surface, method: Any, kwargs: dict[str, Any]
     call, provider_kwargs = start(resource, surface, kwargs)
     if call is None:
         return method(**provider_kwargs)
-    call.resolve_person()
-    try:
-        result = method(**provider_kwargs)
-    except BaseException as exc:
-        call.fail(exc)
-        raise
+    result = call.invoke(method, provider_kwargs)
     parsed = parse_raw(result)
     settle(call, surface, result if parsed is None else parsed)
     return result
@@ -80,12 +75,7 @@ async def _acreate(resource: Any, surface: Surface, method: Any, kwargs: dict[st
     call, provider_kwargs = start(resource, surface, kwargs)
     if call is None:
         return await method(**provider_kwargs)
-    await call.aresolve_person()
-    try:
-        result = await method(**provider_kwargs)
-    except BaseException as exc:
-        call.fail(exc)
-        raise
+    result = await call.ainvoke(method, provider_kwargs)
     parsed = await aparse_raw(result)
     settle(call, surface, result if parsed is None else parsed)
     return result

@@ -5,12 +5,7 @@ A wrapped method does (the async twin differs only by the ``await``)::
     call, send = start(voker_client, kwargs, stream=False, inputs=lambda: ...)  # TypeError
     if call is None:                   # the recorder itself failed: just call the provider
         return method(**send)
-    call.resolve_person()
-    try:
-        response = method(**send)
-    except BaseException as exc:
-        call.fail(exc)
-        raise
+    response = call.invoke(method, send)
     settle(call, response)
     return response
 

@@ -127,12 +127,7 @@ class RecordedChat(Chat, _TurnRecording):
         call = self._voker_start(message, config, voker, stream=False)
         if call is None:
             return super().send_message(message, config)
-        call.resolve_person()
-        try:
-            response = super().send_message(message, config)
-        except BaseException as exc:
-            call.fail(exc)
-            raise
+        response = call.invoke(super().send_message, {"message": message, "config": config})
         settle(call, response)
         return response
 
@@ -193,12 +188,7 @@ class RecordedAsyncChat(AsyncChat, _TurnRecording):
         call = self._voker_start(message, config, voker, stream=False)
         if call is None:
             return await super().send_message(message, config)
-        await call.aresolve_person()
-        try:
-            response = await super().send_message(message, config)
-        except BaseException as exc:
-            call.fail(exc)
-            raise
+        response = await call.ainvoke(super().send_message, {"message": message, "config": config})
         settle(call, response)
         return response
 
@@ -220,12 +210,9 @@ class RecordedAsyncChat(AsyncChat, _TurnRecording):
         call = self._voker_start(message, config, voker, stream=True)
         if call is None:
             return await super().send_message_stream(message, config)
-        await call.aresolve_person()
-        try:
-            chunks = await super().send_message_stream(message, config)
-        except BaseException as exc:
-            call.fail(exc)
-            raise
+        chunks = await call.ainvoke(
+            super().send_message_stream, {"message": message, "config": config}
+        )
         return ChunkStreamRecorder(call).awrap(chunks)
 
 

@@ -67,12 +67,7 @@ class RecordedModels(Models):
         call, send = _prepare(self._voker_client, model, contents, config, voker, stream=False)
         if call is None:
             return super().generate_content(**send)
-        call.resolve_person()
-        try:
-            response = super().generate_content(**send)
-        except BaseException as exc:
-            call.fail(exc)
-            raise
+        response: types.GenerateContentResponse = call.invoke(super().generate_content, send)
         settle(call, response)
         return response
 
@@ -125,12 +120,7 @@ class RecordedAsyncModels(AsyncModels):
         call, send = _prepare(self._voker_client, model, contents, config, voker, stream=False)
         if call is None:
             return await super().generate_content(**send)
-        await call.aresolve_person()
-        try:
-            response = await super().generate_content(**send)
-        except BaseException as exc:
-            call.fail(exc)
-            raise
+        response: types.GenerateContentResponse = await call.ainvoke(super().generate_content, send)
         settle(call, response)
         return response
 
@@ -153,10 +143,5 @@ class RecordedAsyncModels(AsyncModels):
         call, send = _prepare(self._voker_client, model, contents, config, voker, stream=True)
         if call is None:
             return await super().generate_content_stream(**send)
-        await call.aresolve_person()
-        try:
-            chunks = await super().generate_content_stream(**send)
-        except BaseException as exc:
-            call.fail(exc)
-            raise
+        chunks = await call.ainvoke(super().generate_content_stream, send)
         return ChunkStreamRecorder(call).awrap(chunks)

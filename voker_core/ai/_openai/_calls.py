@@ -3,12 +3,7 @@
 A wrapped method does::
 
     call, send, hide = begin(self, CHAT, kwargs)        # TypeError here if no session/agent
-    call.resolve_person()                                # async: await call.aresolve_person()
-    try:
-        result = super().create(**send)
-    except BaseException as exc:
-        call.fail(exc)
-        raise
+    result = call.invoke(super().create, send)          # async: await call.ainvoke(...)
     return settle(call, result, CHAT, hide_usage_chunk=hide)
 
 ``settle`` records a returned response, or attaches a stream recorder to a returned stream, and

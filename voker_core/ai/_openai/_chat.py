@@ -65,12 +65,7 @@ class Completions(_completions.Completions):
         ``voker_properties``. Returns the SDK's ``ChatCompletion`` or ``Stream``.
         """
         call, send, hide = begin(self, CHAT, kwargs, request_usage=True)
-        call.resolve_person()
-        try:
-            result: ChatCompletion | Stream[ChatCompletionChunk] = super().create(**send)
-        except BaseException as exc:
-            call.fail(exc)
-            raise
+        result: ChatCompletion | Stream[ChatCompletionChunk] = call.invoke(super().create, send)
         return settle(call, result, CHAT, hide_usage_chunk=hide)
 
     def parse(
@@ -96,12 +91,7 @@ class Completions(_completions.Completions):
             voker_properties,
         )
         call, send, _ = begin(self, CHAT, kwargs, stream=False)
-        call.resolve_person()
-        try:
-            result = super().parse(**send)
-        except BaseException as exc:
-            call.fail(exc)
-            raise
+        result = call.invoke(super().parse, send)
         return settle(call, result, CHAT)
 
     def stream(
@@ -147,12 +137,7 @@ class AsyncCompletions(_completions.AsyncCompletions):
     async def create(self, **kwargs: Any) -> ChatCompletion | AsyncStream[ChatCompletionChunk]:
         """``chat.completions.create``, recorded as one ``llm`` event (see the sync twin)."""
         call, send, hide = begin(self, CHAT, kwargs, request_usage=True)
-        await call.aresolve_person()
-        try:
-            result = await super().create(**send)
-        except BaseException as exc:
-            call.fail(exc)
-            raise
+        result = await call.ainvoke(super().create, send)
         return await settle_async(call, result, CHAT, hide)
 
     async def parse(
@@ -178,12 +163,7 @@ class AsyncCompletions(_completions.AsyncCompletions):
             voker_properties,
         )
         call, send, _ = begin(self, CHAT, kwargs, stream=False)
-        await call.aresolve_person()
-        try:
-            result = await super().parse(**send)
-        except BaseException as exc:
-            call.fail(exc)
-            raise
+        result = await call.ainvoke(super().parse, send)
         return await settle_async(call, result, CHAT, False)
 
     def stream(

@@ -62,12 +62,7 @@ class Responses(_responses.Responses):
         ``voker_properties``. Returns the SDK's ``Response`` or ``Stream``.
         """
         call, send, _ = begin(self, RESPONSES, kwargs)
-        call.resolve_person()
-        try:
-            result: Response | Stream[ResponseStreamEvent] = super().create(**send)
-        except BaseException as exc:
-            call.fail(exc)
-            raise
+        result: Response | Stream[ResponseStreamEvent] = call.invoke(super().create, send)
         return settle(call, result, RESPONSES)
 
     def parse(
@@ -93,12 +88,7 @@ class Responses(_responses.Responses):
             voker_properties,
         )
         call, send, _ = begin(self, RESPONSES, kwargs)
-        call.resolve_person()
-        try:
-            result = super().parse(**send)
-        except BaseException as exc:
-            call.fail(exc)
-            raise
+        result = call.invoke(super().parse, send)
         return settle(call, result, RESPONSES)
 
     def stream(
@@ -146,12 +136,7 @@ class AsyncResponses(_responses.AsyncResponses):
     async def create(self, **kwargs: Any) -> Response | AsyncStream[ResponseStreamEvent]:
         """``responses.create``, recorded as one ``llm`` event (see the sync twin)."""
         call, send, _ = begin(self, RESPONSES, kwargs)
-        await call.aresolve_person()
-        try:
-            result = await super().create(**send)
-        except BaseException as exc:
-            call.fail(exc)
-            raise
+        result = await call.ainvoke(super().create, send)
         return await settle_async(call, result, RESPONSES, False)
 
     async def parse(
@@ -177,12 +162,7 @@ class AsyncResponses(_responses.AsyncResponses):
             voker_properties,
         )
         call, send, _ = begin(self, RESPONSES, kwargs)
-        await call.aresolve_person()
-        try:
-            result = await super().parse(**send)
-        except BaseException as exc:
-            call.fail(exc)
-            raise
+        result = await call.ainvoke(super().parse, send)
         return await settle_async(call, result, RESPONSES, False)
 
     def stream(
