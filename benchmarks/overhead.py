@@ -12,7 +12,9 @@ Voker clients' background delivery is let finish, so that it never lands in anot
 
 Columns: ``+median``/``+p90`` are a variant's median/p90 minus the unwrapped client's (the
 overhead); ``paired`` is the median of per-round differences (call minus the same round's
-unwrapped call), which is less sensitive to load drifting during the run; ``ratio`` is
+unwrapped call), which is less sensitive to load drifting during the run; ``+cpu`` is the
+median CPU time of the caller's thread minus the unwrapped client's (what the wrapper itself
+costs, without the network waits and scheduling noise of wall time); ``ratio`` is
 median / unwrapped median. On a busy machine rerun, or compare ``paired``.
 
 Adding a provider: write ``def my_scenarios(env: Env) -> list[Scenario]`` (see
@@ -106,14 +108,16 @@ class Env:
         for client in self.voker_clients:
             client.flush(10)
         for client in self.official_clients:
-            # The official queue has no flush: wait until it is empty, then for the event its
-            # worker took last to be posted (one HTTP request, a new connection each).
-            waited = False
-            while not client._queue.empty():
-                time.sleep(0.0005)
-                waited = True
-            if waited:
-                time.sleep(0.003)
+            # The official queue has no flush (nor task_done): wait until it is empty *and* its
+            # one worker thread is blocked in queue.get() again, i.e. done posting the event it
+            # took last. (Waiting only for an empty queue let that POST run into the next timed
+            # call - always another variant's, which flattered the official wrapper.)
+            official_queue = client._queue
+            worker = client._event_worker
+            while worker.is_alive() and not (
+                official_queue.empty() and official_queue.not_empty._waiters
+            ):
+                time.sleep(0.0002)
 
 
 # -- scenarios ------------------------------------------------------------------------------------
@@ -321,6 +325,7 @@ class Row:
     added_median_us: float  # median minus the unwrapped client's median
     added_p90_us: float  # p90 minus the unwrapped client's p90
     paired_us: float  # median of (this call - the unwrapped call of the same round)
+    added_cpu_us: float  # median caller-thread CPU time minus the unwrapped client's
     ratio: float  # median / the unwrapped client's median
 
 
@@ -338,22 +343,26 @@ def measure(scenario: Scenario, env: Env, iterations: int, warmup: int, budget: 
             variant.call()
             env.drain()
     samples: dict[str, list[float]] = {v.name: [] for v in variants}
+    cpu: dict[str, list[float]] = {v.name: [] for v in variants}
     order = list(variants)
     shuffle = random.Random(1234).shuffle
     gc.collect()
-    clock = time.perf_counter_ns
+    clock, cpu_clock = time.perf_counter_ns, time.thread_time_ns
     deadline = time.monotonic() + budget
     for i in range(iterations):
         if i >= 100 and time.monotonic() > deadline:
             break
         shuffle(order)
         for variant in order:
-            started = clock()
+            started, cpu_started = clock(), cpu_clock()
             variant.call()
-            samples[variant.name].append((clock() - started) / 1000.0)
+            cpu_used, elapsed = cpu_clock() - cpu_started, clock() - started
+            samples[variant.name].append(elapsed / 1000.0)
+            cpu[variant.name].append(cpu_used / 1000.0)
             env.drain()
     base = samples[variants[0].name]
     base_median, base_p90 = statistics.median(base), _p90(base)
+    base_cpu = statistics.median(cpu[variants[0].name])
     rows = []
     for variant in variants:
         values = samples[variant.name]
@@ -369,6 +378,7 @@ def measure(scenario: Scenario, env: Env, iterations: int, warmup: int, budget: 
                 median - base_median,
                 p90 - base_p90,
                 paired,
+                statistics.median(cpu[variant.name]) - base_cpu,
                 median / base_median,
             )
         )
@@ -378,7 +388,7 @@ def measure(scenario: Scenario, env: Env, iterations: int, warmup: int, budget: 
 def render(rows: list[Row]) -> str:
     header = (
         f"{'scenario':<44} {'variant':<22} {'calls':>6} {'median µs':>10} {'p90 µs':>10} "
-        f"{'+median µs':>11} {'+p90 µs':>9} {'paired µs':>10} {'ratio':>6}"
+        f"{'+median µs':>11} {'+p90 µs':>9} {'paired µs':>10} {'+cpu µs':>8} {'ratio':>6}"
     )
     lines = [header, "-" * len(header)]
     last = None
@@ -388,7 +398,7 @@ def render(rows: list[Row]) -> str:
         lines.append(
             f"{name:<44} {row.variant:<22} {row.calls:>6} {row.median_us:>10.1f} "
             f"{row.p90_us:>10.1f} {row.added_median_us:>+11.1f} {row.added_p90_us:>+9.1f} "
-            f"{row.paired_us:>+10.1f} {row.ratio:>6.3f}"
+            f"{row.paired_us:>+10.1f} {row.added_cpu_us:>+8.1f} {row.ratio:>6.3f}"
         )
     return "\n".join(lines)
 
