@@ -291,7 +291,8 @@ class Delivery:
         agent_version: str | None,
         person: str | None,
     ) -> None:
-        """Queue an event (already validated and snapshotted by the caller)."""
+        """Queue an event (already validated and snapshotted by the caller). ``properties`` may
+        be a callable that builds them, called on the delivery thread."""
         item = _event_item(event_name, properties, session, agent, agent_version, person)
         start = False
         with self._lock:
@@ -636,10 +637,18 @@ class Delivery:
     def _prepare_event(self, item: _Item) -> bool:
         """Build the JSON-safe body of an event once (kept for its retries). False: dropped."""
         before_send = self._before_send
+        properties = item.properties
+        if callable(properties):
+            # Properties built here rather than on the caller's thread (the llm recorder's).
+            try:
+                properties = properties()
+            except Exception:
+                logger.warning("voker: failed to build an event's properties", exc_info=True)
+                properties = {}
         body: dict[str, Any] = {
             "event_name": item.event_name,
             "properties": to_jsonable(
-                item.properties, max_bytes=None if before_send else self._max_bytes
+                properties, max_bytes=None if before_send else self._max_bytes
             ),
             "session": item.session,
         }

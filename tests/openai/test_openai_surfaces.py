@@ -330,6 +330,66 @@ def test_the_usage_chunk_requested_for_the_caller_is_hidden(
     assert props["usage"]["input_tokens"] == fake_llm.requests[-1].reply.input_tokens
 
 
+def _chunk_fields(chunks: list[Any]) -> list[dict[str, Any]]:
+    """What the caller can read off each chunk, as the SDK's ``to_dict()`` shows it (only the
+    fields the server sent), without the ids that differ between two requests."""
+    out = []
+    for chunk in chunks:
+        fields = chunk.to_dict()
+        fields.pop("id", None)
+        fields.pop("created", None)
+        out.append(fields)
+    return out
+
+
+def test_streamed_chunks_are_the_ones_the_caller_asked_for(
+    fake_llm: Any, voker_client: Any, voker_server: Any
+) -> None:
+    """The usage we ask for on the caller's behalf leaves no trace in their chunks: no
+    usage-only chunk and no ``usage: null`` field (taken out before the SDK parses them)."""
+    with plain(fake_llm) as client:
+        expected = _chunk_fields(list(client.chat.completions.create(**CHAT_ARGS, stream=True)))
+    with wrapped(fake_llm, voker_client) as client:
+        observed = _chunk_fields(
+            list(client.chat.completions.create(**CHAT_ARGS, **VOKER, stream=True))
+        )
+    assert observed == expected
+    assert all("usage" not in fields for fields in observed)
+    props = one_event(voker_client, voker_server)["properties"]
+    check_usage(props, fake_llm.requests[-1].reply)
+    assert props["output"]["usage"]["prompt_tokens"] == fake_llm.requests[-1].reply.input_tokens
+
+
+async def test_async_streamed_chunks_are_the_ones_the_caller_asked_for(
+    fake_llm: Any, voker_client: Any, voker_server: Any
+) -> None:
+    async with aplain(fake_llm) as client:
+        stream = await client.chat.completions.create(**CHAT_ARGS, stream=True)
+        expected = _chunk_fields([chunk async for chunk in stream])
+    async with awrapped(fake_llm, voker_client) as client:
+        stream = await client.chat.completions.create(**CHAT_ARGS, **VOKER, stream=True)
+        observed = _chunk_fields([chunk async for chunk in stream])
+    assert observed == expected
+    check_usage(one_event(voker_client, voker_server)["properties"], fake_llm.requests[-1].reply)
+
+
+def test_messages_changed_after_the_call_are_recorded_as_sent(
+    fake_llm: Any, voker_client: Any, voker_server: Any
+) -> None:
+    """The event is built on the delivery thread; what was sent is copied before returning."""
+    messages = [dict(message) for message in CHAT_ARGS["messages"]]
+    args = {**CHAT_ARGS, "messages": messages}
+    with wrapped(fake_llm, voker_client) as client:
+        completion = client.chat.completions.create(**args, **VOKER)
+        messages.append({"role": "assistant", "content": completion.choices[0].message.content})
+        messages[0]["content"] = "changed afterwards"
+    props = one_event(voker_client, voker_server)["properties"]
+    assert props["inputs"]["messages"] == CHAT_ARGS["messages"]
+    assert props["output"]["choices"][0]["message"]["content"] == (
+        completion.choices[0].message.content
+    )
+
+
 def test_a_caller_who_asks_for_stream_usage_gets_the_chunk(
     fake_llm: Any, voker_client: Any, voker_server: Any
 ) -> None:

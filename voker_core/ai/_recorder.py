@@ -35,7 +35,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar, cast
 
 from voker_core._snapshot import snapshot
 from voker_core.context import current_context
@@ -47,6 +47,7 @@ __all__ = [
     "VOKER_KWARGS",
     "Associations",
     "LLMCall",
+    "Outcome",
     "Usage",
     "error_info",
     "guarded",
@@ -166,7 +167,10 @@ def resolve_associations(
         raise TypeError(
             f"{argument_prefix}properties must be a dict, got {type(properties).__name__}"
         )
-    merged = {**ctx.properties, **(properties or {})}
+    # Copied now: the event is built later, on the delivery thread.
+    merged = (
+        snapshot({**ctx.properties, **(properties or {})}) if properties or ctx.properties else {}
+    )
     explicit_person = _check_optional_str(person, f"{argument_prefix}person")
     return Associations(
         session=session,
@@ -303,16 +307,19 @@ def error_info(exc: BaseException) -> dict[str, Any]:
     return {"type": type(exc).__name__, "message": message, "status_code": status}
 
 
-class _Copied:
-    """Arguments already copied by the recorder; serialised (``to_dict``) on the worker."""
+class Outcome(NamedTuple):
+    """What a provider call produced: its output, model, usage and finish reason.
 
-    __slots__ = ("value",)
+    Providers' ``translate`` functions (a response -> ``Outcome``) and stream recorders return it.
+    """
 
-    def __init__(self, value: Any) -> None:
-        self.value = value
+    output: Any = None
+    model: str | None = None
+    usage: Usage | None = None
+    finish_reason: str | None = None
 
-    def to_dict(self) -> Any:
-        return self.value
+
+_PLAIN_CONTAINERS = (dict, list)
 
 
 def _default_client() -> VokerClient:
@@ -329,13 +336,13 @@ class LLMCall:
         "_first_token_at",
         "_lock",
         "_started",
+        "_started_wall",
         "api",
         "assoc",
         "inputs",
         "provider",
         "provider_kwargs",
         "requested_model",
-        "started_at",
         "stream",
     )
 
@@ -357,7 +364,7 @@ class LLMCall:
         self.stream = stream
         self.requested_model = requested_model
         self.provider_kwargs = provider_kwargs if provider_kwargs is not None else {}
-        self.started_at = datetime.now(timezone.utc)
+        self._started_wall = time.time()  # formatted (started_at) on the delivery thread
         self._started = time.perf_counter()
         self._first_token_at: float | None = None
         self._done = False
@@ -398,15 +405,9 @@ class LLMCall:
         model = provider_kwargs.get("model")
         streamed = bool(provider_kwargs.get("stream")) if stream is None else stream
         source = provider_kwargs if inputs is None else inputs
-        # The client copies an event's properties when the event is created. A streamed call
-        # creates it later (when the stream ends), after the caller may have changed its
-        # messages, so it copies them now - into a holder the client's copy passes over, so
-        # they are copied once. Any other call creates its event before the caller regains
-        # control: a shallow copy (against the wrapper's own edits) is enough.
-        if streamed:
-            source = _Copied(snapshot(source))
-        elif type(source) is dict:
-            source = dict(source)
+        # Copied now, once: the event is built on the delivery thread, after the caller may
+        # have changed its messages (appending the reply is the usual first thing it does).
+        source = snapshot(source)
         return cls(
             api=api,
             provider=provider,
@@ -519,6 +520,23 @@ class LLMCall:
             ended=ended,
         )
 
+    def succeed_with(self, result: Any, translate: Callable[[Any], Outcome]) -> None:
+        """The call returned the provider's ``result``: record it.
+
+        ``translate(result)`` reads the output, model, usage and finish reason later, on the
+        delivery thread, so the caller's thread only notes the time. ``result`` is kept by
+        reference until then (provider response objects are the caller's to read, not to edit).
+        """
+        self._finish(
+            output=result,
+            model=None,
+            usage=None,
+            finish_reason=None,
+            error=None,
+            extra=None,
+            translate=translate,
+        )
+
     def _finish(
         self,
         *,
@@ -529,6 +547,7 @@ class LLMCall:
         error: BaseException | None,
         extra: Mapping[str, Any] | None,
         ended: float | None = None,
+        translate: Callable[[Any], Outcome] | None = None,
     ) -> None:
         if ended is None:
             ended = time.perf_counter()
@@ -537,7 +556,11 @@ class LLMCall:
                 return
             self._done = True
         try:
-            self._emit(ended, output, model, usage, finish_reason, error, extra)
+            self._emit(
+                _PendingProperties(
+                    self, ended, output, model, usage, finish_reason, error, extra, translate
+                )
+            )
         except Exception:
             logger.warning("voker: failed to record an LLM call (ignored)", exc_info=True)
 
@@ -563,7 +586,11 @@ class LLMCall:
             props["inputs"] = self.inputs
             props["output"] = output
         props["stream"] = self.stream
-        props["started_at"] = self.started_at.isoformat().replace("+00:00", "Z")
+        props["started_at"] = (
+            datetime.fromtimestamp(self._started_wall, timezone.utc)
+            .isoformat()
+            .replace("+00:00", "Z")
+        )
         props["latency_ms"] = round((ended - self._started) * 1000.0, 3)
         if self.stream:
             props["time_to_first_token_ms"] = (
@@ -578,8 +605,52 @@ class LLMCall:
             props.update(extra)
         return props
 
-    def _emit(
+    def _emit(self, pending: _PendingProperties) -> None:
+        """Queue the event; its properties are built on the delivery thread (``pending()``)."""
+        client = self.assoc.client if self.assoc.client is not None else _default_client()
+        pending.capture_content = client.capture_content
+        if type(pending.output) in _PLAIN_CONTAINERS:
+            pending.output = snapshot(pending.output)  # a wrapper's own dict: cheap to copy
+        assoc = self.assoc
+        person = assoc.resolve_person()
+        submit = getattr(client, "_submit_built_event", None)
+        if submit is not None:
+            submit("llm", pending, assoc.session, assoc.agent, assoc.agent_version, person)
+        else:  # a stand-in client object: the public API, properties built here
+            client.events.create(
+                event_name="llm",
+                properties=pending(),
+                session=assoc.session,
+                agent=assoc.agent,
+                agent_version=assoc.agent_version,
+                person=person,
+            )
+
+
+class _PendingProperties:
+    """The properties of one ``llm`` event, built when called (on the delivery thread).
+
+    Holds what the caller's thread noted - times, the provider's result or exception, the
+    copied inputs (on the call) - and does the rest later: translating the provider's response,
+    the usage rule, formatting times and errors.
+    """
+
+    __slots__ = (
+        "call",
+        "capture_content",
+        "ended",
+        "error",
+        "extra",
+        "finish_reason",
+        "model",
+        "output",
+        "translate",
+        "usage",
+    )
+
+    def __init__(
         self,
+        call: LLMCall,
         ended: float,
         output: Any,
         model: str | None,
@@ -587,23 +658,44 @@ class LLMCall:
         finish_reason: str | None,
         error: BaseException | None,
         extra: Mapping[str, Any] | None,
+        translate: Callable[[Any], Outcome] | None,
     ) -> None:
-        client = self.assoc.client if self.assoc.client is not None else _default_client()
-        props = self.properties(
-            ended,
+        self.call = call
+        self.ended = ended
+        self.output = output
+        self.model = model
+        self.usage = usage
+        self.finish_reason = finish_reason
+        self.error = error
+        self.extra = extra
+        self.translate = translate
+        self.capture_content = True
+
+    def __call__(self) -> dict[str, Any]:
+        output, model, usage, finish_reason = (
+            self.output,
+            self.model,
+            self.usage,
+            self.finish_reason,
+        )
+        if self.translate is not None:
+            try:
+                found = self.translate(output)
+                output, usage, finish_reason = found.output, found.usage, found.finish_reason
+                model = found.model or model
+            except Exception:
+                logger.warning(
+                    "voker: failed to read a provider's response; recorded without it",
+                    exc_info=True,
+                )
+                output = None
+        return self.call.properties(
+            self.ended,
             output,
             model,
             usage,
             finish_reason,
-            error,
-            extra,
-            capture_content=client.capture_content,
-        )
-        client.events.create(
-            event_name="llm",
-            properties=props,
-            session=self.assoc.session,
-            agent=self.assoc.agent,
-            agent_version=self.assoc.agent_version,
-            person=self.assoc.resolve_person(),
+            self.error,
+            self.extra,
+            capture_content=self.capture_content,
         )

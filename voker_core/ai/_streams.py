@@ -17,8 +17,8 @@ the stream it is about to hand back to the caller::
             self.items.append(item)
             return True                                # False hides the item from the caller
 
-        def outcome(self) -> StreamOutcome:            # what was seen so far
-            return StreamOutcome(output=..., model=..., usage=Usage.from_counts(...))
+        def outcome(self) -> Outcome:            # what was seen so far
+            return Outcome(output=..., model=..., usage=Usage.from_counts(...))
 
         def release(self) -> None:                     # optional: drop buffers once recorded
             self.items = []
@@ -64,25 +64,16 @@ import threading
 import time
 import weakref
 from collections.abc import AsyncIterator, Callable, Iterator
-from typing import Any, NamedTuple, TypeVar
+from typing import Any, TypeVar
 
-from voker_core.ai._recorder import LLMCall, Usage
+from voker_core.ai._recorder import LLMCall, Outcome
 
-__all__ = ["StreamOutcome", "StreamRecorder", "observe_close", "observe_stream"]
+__all__ = ["StreamRecorder", "observe_close", "observe_stream"]
 
 logger = logging.getLogger("voker")
 
 T = TypeVar("T")
 S = TypeVar("S")
-
-
-class StreamOutcome(NamedTuple):
-    """What a stream produced, as far as it got: passed to :meth:`LLMCall.succeed`/``fail``."""
-
-    output: Any = None
-    model: str | None = None
-    usage: Usage | None = None
-    finish_reason: str | None = None
 
 
 class StreamRecorder:
@@ -107,21 +98,21 @@ class StreamRecorder:
         """Note one item; return ``False`` to hide it from the caller."""
         return True
 
-    def outcome(self) -> StreamOutcome:
+    def outcome(self) -> Outcome:
         """The output, model, usage and finish reason of what has been observed so far."""
-        return StreamOutcome()
+        return Outcome()
 
     def release(self) -> None:
         """Drop buffers once the call is recorded (the stream object may live on)."""
 
     # -- ending --------------------------------------------------------------------------------
 
-    def _outcome(self) -> StreamOutcome:
+    def _outcome(self) -> Outcome:
         try:
             return self.outcome()
         except Exception:
             logger.warning("voker: failed to assemble a streamed response (ignored)", exc_info=True)
-            return StreamOutcome()
+            return Outcome()
 
     def finish(self) -> None:
         """Record the call as succeeded with what was observed (no-op once recorded)."""

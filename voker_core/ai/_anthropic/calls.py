@@ -94,13 +94,7 @@ def settle(call: LLMCall, surface: Surface, value: Any) -> None:
             _attach_stream(call, surface, value, None)
             return
         if hasattr(value, "usage") and hasattr(value, "content"):  # (Beta)Message and parsed
-            found = message_outcome(value)
-            call.succeed(
-                output=found.output,
-                model=found.model,
-                usage=found.usage,
-                finish_reason=found.finish_reason,
-            )
+            call.succeed_with(value, message_outcome)
             return
         call.succeed(output=value)
     except Exception:

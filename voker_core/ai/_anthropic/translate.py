@@ -18,8 +18,8 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from voker_core.ai._recorder import LLMCall, Usage, normalise_finish_reason
-from voker_core.ai._streams import StreamOutcome, StreamRecorder
+from voker_core.ai._recorder import LLMCall, Outcome, Usage, normalise_finish_reason
+from voker_core.ai._streams import StreamRecorder
 
 __all__ = ["MessageStreamRecorder", "finish_reason", "message_outcome", "usage_of"]
 
@@ -50,10 +50,10 @@ def usage_of(usage: Any) -> Usage | None:
     )
 
 
-def message_outcome(message: Any) -> StreamOutcome:
+def message_outcome(message: Any) -> Outcome:
     """What a ``Message``/``BetaMessage`` records (``output`` is the message itself)."""
     model = getattr(message, "model", None)
-    return StreamOutcome(
+    return Outcome(
         output=message,
         model=model if isinstance(model, str) else None,
         usage=usage_of(getattr(message, "usage", None)),
@@ -153,12 +153,12 @@ class MessageStreamRecorder(StreamRecorder):
             self.call.mark_first_token()
         return True
 
-    def outcome(self) -> StreamOutcome:
+    def outcome(self) -> Outcome:
         events = tuple(self._events)
         # message_start comes first and the last message_delta near the end: look from both ends.
         start = next((e for e in events if getattr(e, "type", None) == "message_start"), None)
         if start is None:
-            return StreamOutcome()
+            return Outcome()
         delta = next(
             (e for e in reversed(events) if getattr(e, "type", None) == "message_delta"), None
         )
@@ -168,7 +168,7 @@ class MessageStreamRecorder(StreamRecorder):
         else:
             stop_reason, usage = delta.delta.stop_reason, _updated_usage(message.usage, delta.usage)
         model = getattr(message, "model", None)
-        return StreamOutcome(
+        return Outcome(
             output=_AssembledMessage(events, self._accumulate, self._output_format),
             model=model if isinstance(model, str) else None,
             usage=usage,

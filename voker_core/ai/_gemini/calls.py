@@ -93,12 +93,6 @@ def start(
 def settle(call: LLMCall, response: Any) -> None:
     """Record a returned ``GenerateContentResponse`` (never raises)."""
     try:
-        found = response_outcome(response)
-        call.succeed(
-            output=found.output,
-            model=found.model,
-            usage=found.usage,
-            finish_reason=found.finish_reason,
-        )
+        call.succeed_with(response, response_outcome)
     except Exception:
         logger.warning("voker: failed to record an LLM call (ignored)", exc_info=True)

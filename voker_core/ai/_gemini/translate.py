@@ -33,8 +33,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from voker_core._snapshot import snapshot
-from voker_core.ai._recorder import LLMCall, Usage, normalise_finish_reason
-from voker_core.ai._streams import StreamOutcome, StreamRecorder
+from voker_core.ai._recorder import LLMCall, Outcome, Usage, normalise_finish_reason
+from voker_core.ai._streams import StreamRecorder
 
 __all__ = [
     "ChunkStreamRecorder",
@@ -244,9 +244,9 @@ def _model(response: Any) -> str | None:
     return version if isinstance(version, str) and version else None
 
 
-def response_outcome(response: Any) -> StreamOutcome:
+def response_outcome(response: Any) -> Outcome:
     """What a ``GenerateContentResponse`` records."""
-    return StreamOutcome(
+    return Outcome(
         output=GenaiJSON(response, _RESPONSE_EXCLUDE),
         model=_model(response),
         usage=usage_of(getattr(response, "usage_metadata", None)),
@@ -271,10 +271,10 @@ class ChunkStreamRecorder(StreamRecorder):
             self.call.mark_first_token()
         return True
 
-    def outcome(self) -> StreamOutcome:
+    def outcome(self) -> Outcome:
         chunks = tuple(self._chunks)
         if not chunks:
-            return StreamOutcome()
+            return Outcome()
         model = usage = reason = None
         for chunk in reversed(chunks):
             model = model or _model(chunk)
@@ -285,9 +285,7 @@ class ChunkStreamRecorder(StreamRecorder):
                 break
         if reason == "stop" and _any_function_call(chunks):
             reason = "tool_calls"  # the function call came in an earlier chunk than STOP
-        return StreamOutcome(
-            output=_LazyMerged(chunks), model=model, usage=usage, finish_reason=reason
-        )
+        return Outcome(output=_LazyMerged(chunks), model=model, usage=usage, finish_reason=reason)
 
 
 def _any_function_call(chunks: tuple[Any, ...]) -> bool:

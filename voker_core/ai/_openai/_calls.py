@@ -36,8 +36,8 @@ from voker_core.ai._openai._translate import (
     chat_outcome,
     responses_outcome,
 )
-from voker_core.ai._recorder import LLMCall
-from voker_core.ai._streams import StreamOutcome, StreamRecorder, observe_close, observe_stream
+from voker_core.ai._recorder import LLMCall, Outcome
+from voker_core.ai._streams import StreamRecorder, observe_close, observe_stream
 
 __all__ = [
     "CHAT",
@@ -66,7 +66,7 @@ class Api(NamedTuple):
     """How one OpenAI API's objects are read."""
 
     name: str
-    outcome: Callable[[Any], StreamOutcome]
+    outcome: Callable[[Any], Outcome]
     stream_recorder: Callable[..., StreamRecorder]
     model_class: type[Any]
 
@@ -157,15 +157,6 @@ def begin_pending(
     return call, send
 
 
-def _succeed(call: LLMCall, outcome: StreamOutcome) -> None:
-    call.succeed(
-        output=outcome.output,
-        model=outcome.model,
-        usage=outcome.usage,
-        finish_reason=outcome.finish_reason,
-    )
-
-
 class _BodyRecorder(StreamRecorder):
     """``with_streaming_response`` without SSE: read what the caller read, when it closes."""
 
@@ -176,11 +167,11 @@ class _BodyRecorder(StreamRecorder):
         self._api = api
         self._http = weakref.ref(http_response)  # the hook lives on the response: no cycle
 
-    def outcome(self) -> StreamOutcome:
+    def outcome(self) -> Outcome:
         try:
             data = self._http().json()  # type: ignore[union-attr]  # raises unless read
         except Exception:
-            return StreamOutcome()
+            return Outcome()
         return self._api.outcome(self._api.model_class.model_validate(data))
 
 
@@ -199,7 +190,7 @@ def settle(
     """
     try:
         if isinstance(result, (Stream, AsyncStream)):
-            observe_stream(result, _stream_recorder(call, api, hide_usage_chunk))
+            _observe(result, call, api, hide_usage_chunk)
         elif isinstance(result, LegacyAPIResponse):
             # with_raw_response: the body is read already; parse() is cached, so the caller's
             # own parse() returns this very object (for streams, the stream we observe).
@@ -218,7 +209,7 @@ def settle(
                 # response's: httpx closes that itself in the middle of reading the body.
                 observe_close(result, _BodyRecorder(call, api, result.http_response))
         else:
-            _succeed(call, api.outcome(result))
+            call.succeed_with(result, api.outcome)
     except Exception:
         logger.warning("voker: failed to record an OpenAI response (ignored)", exc_info=True)
         call.succeed(output=None)
@@ -227,15 +218,19 @@ def settle(
 
 def _settle_parsed(call: LLMCall, parsed: Any, api: Api, hide_usage_chunk: bool) -> None:
     if isinstance(parsed, (Stream, AsyncStream)):
-        observe_stream(parsed, _stream_recorder(call, api, hide_usage_chunk))
+        _observe(parsed, call, api, hide_usage_chunk)
     else:
-        _succeed(call, api.outcome(parsed))
+        call.succeed_with(parsed, api.outcome)
 
 
-def _stream_recorder(call: LLMCall, api: Api, hide_usage_chunk: bool) -> StreamRecorder:
+def _observe(stream: Any, call: LLMCall, api: Api, hide_usage_chunk: bool) -> None:
     if api is CHAT:
-        return ChatStreamRecorder(call, hide_usage_chunk=hide_usage_chunk)
-    return api.stream_recorder(call)
+        recorder = ChatStreamRecorder(call, hide_usage_chunk=hide_usage_chunk)
+        if hide_usage_chunk:
+            recorder.take_usage_event(stream)
+        observe_stream(stream, recorder)
+    else:
+        observe_stream(stream, api.stream_recorder(call))
 
 
 def merge_named(

@@ -11,10 +11,14 @@ the caller's per-chunk time.
 
 from __future__ import annotations
 
+import json
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
-from voker_core.ai._recorder import LLMCall, Usage
-from voker_core.ai._streams import StreamOutcome, StreamRecorder
+from openai._streaming import ServerSentEvent as _SSE
+
+from voker_core.ai._recorder import LLMCall, Outcome, Usage
+from voker_core.ai._streams import StreamRecorder
 
 __all__ = [
     "ChatStreamOutput",
@@ -47,35 +51,40 @@ def _dump(obj: Any) -> Any:
 
 
 def chat_usage(usage: Any) -> Usage | None:
-    """``CompletionUsage`` -> :class:`Usage` (``prompt_tokens`` already include cached ones).
-
-    OpenAI's counts follow Voker's rule as they are (``Usage.from_counts`` would change
-    nothing), so the fields are read directly: this runs on the caller's thread.
-    """
+    """``CompletionUsage`` (or its JSON) -> :class:`Usage` (``prompt_tokens`` already include
+    cached ones, so the counts are taken as they are)."""
     if usage is None:
         return None
-    try:
-        prompt = usage.prompt_tokens_details
-        completion = usage.completion_tokens_details
-        return Usage(
-            input_tokens=usage.prompt_tokens,
-            output_tokens=usage.completion_tokens,
-            total_tokens=usage.total_tokens,
-            cache_read_input_tokens=prompt.cached_tokens if prompt is not None else None,
-            cache_creation_input_tokens=prompt.cache_write_tokens if prompt is not None else None,
-            reasoning_tokens=completion.reasoning_tokens if completion is not None else None,
-        )
-    except AttributeError:  # an older or newer SDK's shape: the generic, tolerant reading
-        prompt = getattr(usage, "prompt_tokens_details", None)
-        completion = getattr(usage, "completion_tokens_details", None)
-        return Usage.from_counts(
-            input_tokens=getattr(usage, "prompt_tokens", None),
-            output_tokens=getattr(usage, "completion_tokens", None),
-            total_tokens=getattr(usage, "total_tokens", None),
-            cache_read_input_tokens=getattr(prompt, "cached_tokens", None),
-            cache_creation_input_tokens=getattr(prompt, "cache_write_tokens", None),
-            reasoning_tokens=getattr(completion, "reasoning_tokens", None),
-        )
+    if not isinstance(usage, dict):
+        try:
+            prompt = usage.prompt_tokens_details
+            completion = usage.completion_tokens_details
+            return Usage(
+                input_tokens=usage.prompt_tokens,
+                output_tokens=usage.completion_tokens,
+                total_tokens=usage.total_tokens,
+                cache_read_input_tokens=prompt.cached_tokens if prompt is not None else None,
+                cache_creation_input_tokens=prompt.cache_write_tokens
+                if prompt is not None
+                else None,
+                reasoning_tokens=completion.reasoning_tokens if completion is not None else None,
+            )
+        except AttributeError:
+            pass  # an older or newer SDK's shape: the generic, tolerant reading below
+    prompt = _field(usage, "prompt_tokens_details")
+    completion = _field(usage, "completion_tokens_details")
+    return Usage.from_counts(
+        input_tokens=_field(usage, "prompt_tokens"),
+        output_tokens=_field(usage, "completion_tokens"),
+        total_tokens=_field(usage, "total_tokens"),
+        cache_read_input_tokens=_field(prompt, "cached_tokens"),
+        cache_creation_input_tokens=_field(prompt, "cache_write_tokens"),
+        reasoning_tokens=_field(completion, "reasoning_tokens"),
+    )
+
+
+def _field(obj: Any, name: str) -> Any:
+    return obj.get(name) if isinstance(obj, dict) else getattr(obj, name, None)
 
 
 def responses_usage(usage: Any) -> Usage | None:
@@ -136,11 +145,11 @@ def responses_finish_reason(response: Any) -> str | None:
 # -- whole responses ------------------------------------------------------------------------------
 
 
-def chat_outcome(completion: Any) -> StreamOutcome:
+def chat_outcome(completion: Any) -> Outcome:
     """Model, usage and finish reason of a ``ChatCompletion`` (``output`` is the object)."""
     choices = completion.choices
     finish = choices[0].finish_reason if choices else None
-    return StreamOutcome(
+    return Outcome(
         completion,
         completion.model,
         chat_usage(completion.usage),
@@ -148,9 +157,9 @@ def chat_outcome(completion: Any) -> StreamOutcome:
     )
 
 
-def responses_outcome(response: Any) -> StreamOutcome:
+def responses_outcome(response: Any) -> Outcome:
     """Model, usage and finish reason of a Responses API ``Response``."""
-    return StreamOutcome(
+    return Outcome(
         response,
         response.model,
         responses_usage(response.usage),
@@ -164,18 +173,19 @@ def responses_outcome(response: Any) -> StreamOutcome:
 class ChatStreamOutput:
     """The final ``chat.completion`` assembled from streamed chunks, built when serialised."""
 
-    __slots__ = ("_chunks",)
+    __slots__ = ("_chunks", "_usage")
 
-    def __init__(self, chunks: tuple[Any, ...]) -> None:
+    def __init__(self, chunks: tuple[Any, ...], usage: Any = None) -> None:
         self._chunks = chunks
+        self._usage = usage  # a CompletionUsage, or its JSON
 
     def to_dict(self) -> dict[str, Any]:
         chunks = self._chunks
         first = chunks[0] if chunks else None
-        usage: Any = None
+        usage: Any = self._usage
         choices: dict[int, dict[str, Any]] = {}
         for chunk in chunks:
-            if getattr(chunk, "usage", None) is not None:
+            if usage is None and getattr(chunk, "usage", None) is not None:
                 usage = chunk.usage
             for choice in getattr(chunk, "choices", None) or ():
                 _accumulate_choice(choices, choice)
@@ -285,35 +295,51 @@ class ChatStreamRecorder(StreamRecorder):
     """Records a ``Stream[ChatCompletionChunk]``.
 
     With ``hide_usage_chunk`` (the wrapper asked for ``stream_options.include_usage`` on the
-    caller's behalf) the trailing usage-only chunk is recorded but not shown to the caller.
+    caller's behalf) the trailing usage-only chunk is recorded but not shown to the caller: see
+    :meth:`take_usage_event`, and :meth:`observe` for streams where that cannot be arranged.
     """
 
-    __slots__ = ("_chunks", "_content_seen", "_hide_usage_chunk", "_usage_chunk")
+    __slots__ = ("_chunks", "_content_seen", "_hide_usage_chunk", "_usage")
 
     def __init__(self, call: LLMCall, *, hide_usage_chunk: bool = False) -> None:
         super().__init__(call)
         self._chunks: list[Any] = []
         self._content_seen = False
         self._hide_usage_chunk = hide_usage_chunk
-        self._usage_chunk: Any = None
+        self._usage: Any = None  # the hidden chunk's usage: a CompletionUsage or its JSON
+
+    def take_usage_event(self, stream: Any) -> None:
+        """Take the usage-only event out of ``stream``'s server-sent events, before the SDK
+        parses it into a chunk (most of what that extra chunk would cost the caller's thread).
+
+        Needs the SDK's SSE decoder in ``stream._decoder``, read when iteration starts (a stream
+        already iterated keeps its decoder); otherwise :meth:`observe` hides the parsed chunk.
+        """
+        decoder = getattr(stream, "_decoder", None)
+        if decoder is None or not hasattr(decoder, "iter_bytes"):
+            return
+        stream._decoder = _UsageEventFilter(decoder, self)
+
+    def usage_event(self, data: Any) -> None:
+        """The usage-only event's JSON, taken out of the stream by :class:`_UsageEventFilter`."""
+        self._usage = data.get("usage")
 
     def observe(self, item: Any) -> bool:
         if not self._content_seen and _chunk_has_content(item):
             self._content_seen = True
             self.call.mark_first_token()
         if self._hide_usage_chunk and not item.choices and item.usage is not None:
-            self._usage_chunk = item
+            self._usage = item.usage
             return False
         self._chunks.append(item)
         return True
 
-    def outcome(self) -> StreamOutcome:
+    def outcome(self) -> Outcome:
         chunks = tuple(self._chunks)
-        if self._usage_chunk is not None:
-            chunks += (self._usage_chunk,)
-        if not chunks:
-            return StreamOutcome()
-        usage = finish = None
+        usage = self._usage
+        if not chunks and usage is None:
+            return Outcome()
+        finish = None
         for chunk in reversed(chunks):
             if usage is None and chunk.usage is not None:
                 usage = chunk.usage
@@ -324,16 +350,91 @@ class ChatStreamRecorder(StreamRecorder):
                         break
             if usage is not None and finish is not None:
                 break
-        return StreamOutcome(
-            output=ChatStreamOutput(chunks),
-            model=chunks[0].model,
+        return Outcome(
+            output=ChatStreamOutput(chunks, usage),
+            model=chunks[0].model if chunks else None,
             usage=chat_usage(usage),
             finish_reason=_chat_finish(finish),
         )
 
     def release(self) -> None:
         self._chunks = []
-        self._usage_chunk = None
+        self._usage = None
+
+
+def _sse_keeps_data_in_slot() -> bool:
+    """Whether ``ServerSentEvent.data`` reads ``_data`` (so that setting it edits the event)."""
+    try:
+        event = _SSE(data="x")
+        event._data = "y"
+        return event.data == "y"
+    except Exception:
+        return False
+
+
+_SSE_DATA_SLOT = _sse_keeps_data_in_slot()
+
+
+class _UsageEventFilter:
+    """Stands in for a stream's SSE decoder so that the caller's chunks are what they would
+    have been without the ``include_usage`` we asked for, at no parsing cost.
+
+    - The usage-only chunk (``"choices": []`` with a ``usage``) is taken out and handed to the
+      recorder as parsed JSON: the SDK never builds a chunk object for it.
+    - The ``"usage":null`` that every other chunk then carries is cut from the event's JSON:
+      the SDK builds the chunk the caller would have had (building the null field costs the
+      SDK more than cutting it costs us). Inside a JSON string a quote is escaped, so the
+      raw text ``"usage":null`` can only be that key.
+
+    Holds the decoder and the recorder, never the stream: no reference cycle keeps an
+    abandoned stream alive.
+    """
+
+    __slots__ = ("_decoder", "_recorder")
+
+    def __init__(self, decoder: Any, recorder: ChatStreamRecorder) -> None:
+        self._decoder = decoder
+        self._recorder = recorder
+
+    def _filter(self, sse: Any) -> Any:
+        """The event to pass on, or None for the usage-only one."""
+        data = sse.data
+        if '"usage":null' in data:
+            trimmed = data.replace(',"usage":null', "", 1)
+            if trimmed is data:
+                trimmed = data.replace('"usage":null,', "", 1)
+            if type(sse) is _SSE and _SSE_DATA_SLOT:
+                sse._data = trimmed  # the SDK's own event, fresh from its decoder
+                return sse
+            try:
+                return type(sse)(event=sse.event, data=trimmed, id=sse.id, retry=sse.retry)
+            except Exception:
+                return sse
+        if '"usage":{' not in data and '"usage": {' not in data:
+            return sse
+        try:
+            parsed = json.loads(data)
+        except ValueError:
+            return sse
+        if not isinstance(parsed, dict) or parsed.get("choices") or not parsed.get("usage"):
+            return sse
+        self._recorder.usage_event(parsed)
+        return None
+
+    def iter_bytes(self, iterator: Iterator[bytes]) -> Iterator[Any]:
+        for sse in self._decoder.iter_bytes(iterator):
+            sse = self._filter(sse)
+            if sse is not None:
+                yield sse
+
+    async def aiter_bytes(self, iterator: AsyncIterator[bytes]) -> AsyncIterator[Any]:
+        async for sse in self._decoder.aiter_bytes(iterator):
+            sse = self._filter(sse)
+            if sse is not None:
+                yield sse
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._decoder, name)
 
 
 # -- Responses streams ----------------------------------------------------------------------------
@@ -402,13 +503,13 @@ class ResponsesStreamRecorder(StreamRecorder):
         self._events.append(item)
         return True
 
-    def outcome(self) -> StreamOutcome:
+    def outcome(self) -> Outcome:
         if self._final is not None:
             return responses_outcome(self._final)
         if not self._events:
-            return StreamOutcome()
+            return Outcome()
         snapshot = self._snapshot
-        return StreamOutcome(
+        return Outcome(
             output=ResponsesStreamOutput(snapshot, tuple(self._events)),
             model=getattr(snapshot, "model", None),
         )

@@ -1,0 +1,91 @@
+"""The shared ``llm`` recorder: what the caller's thread records now and what it defers to the
+delivery thread (translating the provider's response), against the devserver."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from voker_core.ai._recorder import LLMCall, Outcome, Usage
+
+VOKER = {"voker_agent": "recorder-agent", "voker_session": "recorder-session"}
+
+
+def _stored(voker_client: Any, voker_server: Any) -> list[dict[str, Any]]:
+    assert voker_client.flush(10)
+    return voker_server.events(event_name="llm")
+
+
+def _begin(voker_client: Any, **kwargs: Any) -> LLMCall:
+    return LLMCall.begin(
+        api="test-api",
+        provider="test",
+        kwargs={**VOKER, "model": "m-1", "messages": [{"role": "user", "content": "hi"}], **kwargs},
+        voker_client=voker_client,
+    )
+
+
+def test_the_response_is_translated_on_the_delivery_thread(
+    voker_client: Any, voker_server: Any
+) -> None:
+    caller = threading.get_ident()
+    translated_on: list[int] = []
+
+    def translate(response: dict[str, Any]) -> Outcome:
+        translated_on.append(threading.get_ident())
+        return Outcome(
+            output={"text": response["text"]},
+            model="m-1-2026",
+            usage=Usage.from_counts(input_tokens=3, output_tokens=2),
+            finish_reason="stop",
+        )
+
+    call = _begin(voker_client)
+    call.succeed_with({"text": "hello"}, translate)
+    (event,) = _stored(voker_client, voker_server)
+    assert translated_on and translated_on[0] != caller
+    props = event["properties"]
+    assert props["output"] == {"text": "hello"}
+    assert props["model"] == "m-1-2026"
+    assert props["usage"]["total_tokens"] == 5
+    assert props["finish_reason"] == "stop"
+    assert props["inputs"]["messages"] == [{"role": "user", "content": "hi"}]
+    assert event["session"] == "recorder-session" and event["agent"] == "recorder-agent"
+
+
+def test_a_failing_translation_still_records_the_call_without_output(
+    voker_client: Any, voker_server: Any, caplog: Any
+) -> None:
+    def translate(response: Any) -> Outcome:
+        raise RuntimeError("unexpected response shape")
+
+    call = _begin(voker_client)
+    call.succeed_with(object(), translate)  # returns normally: nothing reaches the caller
+    (event,) = _stored(voker_client, voker_server)
+    props = event["properties"]
+    assert props["output"] is None and props["usage"] is None
+    assert props["model"] == "m-1"  # the requested model
+    assert props["latency_ms"] >= 0 and props["error"] is None
+    assert "unexpected response shape" in caplog.text
+
+
+def test_inputs_and_properties_are_copied_when_the_call_begins(
+    voker_client: Any, voker_server: Any
+) -> None:
+    messages = [{"role": "user", "content": "hi"}]
+    properties = {"tags": ["a"]}
+    call = _begin(voker_client, messages=messages, voker_properties=properties)
+    messages.append({"role": "assistant", "content": "later"})
+    properties["tags"].append("b")
+    call.succeed_with({"text": "x"}, lambda response: Outcome(output=response))
+    props = _stored(voker_client, voker_server)[0]["properties"]
+    assert props["inputs"]["messages"] == [{"role": "user", "content": "hi"}]
+    assert props["tags"] == ["a"]
+
+
+def test_a_call_records_once_however_it_ends(voker_client: Any, voker_server: Any) -> None:
+    call = _begin(voker_client)
+    call.succeed_with({"text": "x"}, lambda response: Outcome(output=response))
+    call.fail(RuntimeError("late"))
+    call.succeed(output="again")
+    assert len(_stored(voker_client, voker_server)) == 1
