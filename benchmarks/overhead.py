@@ -17,6 +17,10 @@ median CPU time of the caller's thread minus the unwrapped client's (what the wr
 costs, without the network waits and scheduling noise of wall time); ``ratio`` is
 median / unwrapped median. On a busy machine rerun, or compare ``paired``.
 
+The OpenAI streaming scenario also times the unwrapped client passing
+``stream_options={"include_usage": True}`` itself: the cost of the extra server event that
+carries a streamed chat's usage, which any wrapper recording that usage adds at least.
+
 Adding a provider: write ``def my_scenarios(env: Env) -> list[Scenario]`` (see
 ``openai_scenarios``) and append it to ``SCENARIO_FACTORIES``.
 """
@@ -42,6 +46,9 @@ from benchmarks._common import REPO_ROOT, devserver_process
 TARGET_ADDED_US = 50.0
 AGENT, SESSION = "bench-agent", "bench-session"
 UNWRAPPED, OURS, OFFICIAL = "unwrapped", "voker_core", "official voker 0.0.15"
+# A reference, not a wrapper: the unwrapped client asking for stream usage itself - what any
+# wrapper that records a streamed chat's usage costs at least (one more server event to read).
+UNWRAPPED_WITH_USAGE = "unwrapped+include_usage"
 
 
 def conversation(turns: int = 20) -> list[dict[str, str]]:
@@ -161,6 +168,10 @@ def openai_scenarios(env: Env) -> list[Scenario]:
                 Variant(UNWRAPPED, streamed(plain)),
                 Variant(OURS, streamed(ours, **voker)),
                 Variant(OFFICIAL, streamed(official, **voker)),
+                Variant(
+                    UNWRAPPED_WITH_USAGE,
+                    streamed(plain, stream_options={"include_usage": True}),
+                ),
             ],
         ),
     ]
@@ -417,6 +428,12 @@ def verdicts(rows: list[Row]) -> list[str]:
             f"added median {ours.added_median_us:+.1f} µs (paired {ours.paired_us:+.1f}; "
             f"target ≤ {TARGET_ADDED_US:.0f})"
         ]
+        usage_reference = variants.get(UNWRAPPED_WITH_USAGE)
+        if usage_reference is not None:
+            checks.append(
+                f"unwrapped asking for usage itself {usage_reference.added_median_us:+.1f} µs "
+                f"(paired {usage_reference.paired_us:+.1f})"
+            )
         ok = ours.added_median_us <= TARGET_ADDED_US
         official = variants.get(OFFICIAL)
         if official is not None:
