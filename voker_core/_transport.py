@@ -15,7 +15,7 @@ import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 from urllib.parse import quote
 
 import requests
@@ -30,6 +30,8 @@ from voker_core.errors import (
 )
 
 __all__ = ["USER_AGENT", "Response", "Transport", "encode_path"]
+
+_BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 
 logger = logging.getLogger("voker")
 
@@ -151,13 +153,7 @@ class Transport:
         if data is not None:
             request_headers["Content-Type"] = "application/json"
         try:
-            raw = self._get_session().request(
-                method,
-                url,
-                data=data,
-                headers=request_headers,
-                timeout=timeout if timeout is not None else self.timeout,
-            )
+            raw = self._send(method, url, data, request_headers, timeout)
         except requests.Timeout as exc:
             raise VokerTimeoutError(f"Voker API {method} {path} timed out: {exc}") from exc
         except requests.RequestException as exc:
@@ -172,6 +168,42 @@ class Transport:
             status_code=raw.status_code,
             body=decoded,
             retry_after=parse_retry_after(raw.headers.get("Retry-After")),
+        )
+
+    def _send(
+        self,
+        method: str,
+        url: str,
+        data: bytes | None,
+        headers: dict[str, str],
+        timeout: float | None,
+    ) -> requests.Response:
+        """One request through the session's adapter (its keep-alive pool).
+
+        ``Session.request`` would re-prepare and re-merge everything this transport fixes once
+        (headers, proxies, CA bundle, no cookies, no redirects): about a third of a keep-alive
+        request's client-side time. The request is assembled here directly instead; the URL
+        is already encoded (:func:`encode_path`) and the body is bytes.
+        """
+        session = self._get_session()
+        prepared = requests.PreparedRequest()
+        prepared.method = method
+        prepared.url = url
+        prepared.headers = requests.structures.CaseInsensitiveDict(
+            cast("Mapping[str, str]", session.headers)
+        )
+        prepared.headers.update(headers)
+        prepared.body = data
+        if data is not None:
+            prepared.headers["Content-Length"] = str(len(data))
+        elif method in _BODY_METHODS:
+            prepared.headers["Content-Length"] = "0"
+        return session.get_adapter(url).send(
+            prepared,
+            timeout=timeout if timeout is not None else self.timeout,
+            verify=True if session.verify is None else session.verify,
+            proxies=session.proxies,
+            cert=session.cert,
         )
 
     def request(
