@@ -98,6 +98,7 @@ class Transport:
         pool_size: int = 10,
     ) -> None:
         self.base_url = base_url.rstrip("/")
+        self._https = self.base_url.lower().startswith("https:")
         self.timeout = timeout
         self.max_retries = max_retries
         self._api_key = api_key
@@ -120,6 +121,9 @@ class Transport:
                     session.mount("http://", adapter)
                     session.mount("https://", adapter)
                     _apply_environment_once(session, self.base_url)
+                    # Only what the API needs: requests' Accept-Encoding and "Connection:
+                    # keep-alive" (HTTP/1.1's default) cost both ends a header per request.
+                    session.headers.clear()
                     session.headers.update(
                         {
                             "Authorization": f"Bearer {self._api_key}",
@@ -201,7 +205,8 @@ class Transport:
         return session.get_adapter(url).send(
             prepared,
             timeout=timeout if timeout is not None else self.timeout,
-            verify=True if session.verify is None else session.verify,
+            # A CA bundle matters to https only (requests would stat its path every request).
+            verify=session.verify if self._https and session.verify is not None else True,
             proxies=session.proxies,
             cert=session.cert,
         )
