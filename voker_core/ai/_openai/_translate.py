@@ -55,22 +55,6 @@ def chat_usage(usage: Any) -> Usage | None:
     cached ones, so the counts are taken as they are)."""
     if usage is None:
         return None
-    if not isinstance(usage, dict):
-        try:
-            prompt = usage.prompt_tokens_details
-            completion = usage.completion_tokens_details
-            return Usage(
-                input_tokens=usage.prompt_tokens,
-                output_tokens=usage.completion_tokens,
-                total_tokens=usage.total_tokens,
-                cache_read_input_tokens=prompt.cached_tokens if prompt is not None else None,
-                cache_creation_input_tokens=prompt.cache_write_tokens
-                if prompt is not None
-                else None,
-                reasoning_tokens=completion.reasoning_tokens if completion is not None else None,
-            )
-        except AttributeError:
-            pass  # an older or newer SDK's shape: the generic, tolerant reading below
     prompt = _field(usage, "prompt_tokens_details")
     completion = _field(usage, "completion_tokens_details")
     return Usage.from_counts(
@@ -83,38 +67,26 @@ def chat_usage(usage: Any) -> Usage | None:
     )
 
 
-def _field(obj: Any, name: str) -> Any:
-    return obj.get(name) if isinstance(obj, dict) else getattr(obj, name, None)
-
-
 def responses_usage(usage: Any) -> Usage | None:
     """``ResponseUsage`` -> :class:`Usage` (``input_tokens`` already include cached ones)."""
     if usage is None:
         return None
-    try:
-        details_in = usage.input_tokens_details
-        details_out = usage.output_tokens_details
-        return Usage(
-            input_tokens=usage.input_tokens,
-            output_tokens=usage.output_tokens,
-            total_tokens=usage.total_tokens,
-            cache_read_input_tokens=details_in.cached_tokens if details_in is not None else None,
-            cache_creation_input_tokens=details_in.cache_write_tokens
-            if details_in is not None
-            else None,
-            reasoning_tokens=details_out.reasoning_tokens if details_out is not None else None,
-        )
-    except AttributeError:
-        details_in = getattr(usage, "input_tokens_details", None)
-        details_out = getattr(usage, "output_tokens_details", None)
-        return Usage.from_counts(
-            input_tokens=getattr(usage, "input_tokens", None),
-            output_tokens=getattr(usage, "output_tokens", None),
-            total_tokens=getattr(usage, "total_tokens", None),
-            cache_read_input_tokens=getattr(details_in, "cached_tokens", None),
-            cache_creation_input_tokens=getattr(details_in, "cache_write_tokens", None),
-            reasoning_tokens=getattr(details_out, "reasoning_tokens", None),
-        )
+    details_in = _field(usage, "input_tokens_details")
+    details_out = _field(usage, "output_tokens_details")
+    return Usage.from_counts(
+        input_tokens=_field(usage, "input_tokens"),
+        output_tokens=_field(usage, "output_tokens"),
+        total_tokens=_field(usage, "total_tokens"),
+        cache_read_input_tokens=_field(details_in, "cached_tokens"),
+        cache_creation_input_tokens=_field(details_in, "cache_write_tokens"),
+        reasoning_tokens=_field(details_out, "reasoning_tokens"),
+    )
+
+
+def _field(obj: Any, name: str) -> Any:
+    """``obj.name`` of an SDK object, ``obj["name"]`` of its JSON; None when absent (older
+    and newer SDKs differ in which details they carry)."""
+    return obj.get(name) if isinstance(obj, dict) else getattr(obj, name, None)
 
 
 # -- finish reasons -------------------------------------------------------------------------------
