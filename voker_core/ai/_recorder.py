@@ -508,8 +508,13 @@ class LLMCall:
         usage: Usage | None = None,
         extra: Mapping[str, Any] | None = None,
         ended: float | None = None,
+        translate: Callable[[Any], Outcome] | None = None,
     ) -> None:
-        """The call raised ``exc``. The event is still sent; the caller re-raises ``exc``."""
+        """The call raised ``exc``. The event is still sent; the caller re-raises ``exc``.
+
+        With ``translate``, ``output`` is handed to it on the delivery thread (as for
+        :meth:`succeed_with`) for the partial output, model and usage.
+        """
         self._finish(
             output=output,
             model=model,
@@ -518,14 +523,18 @@ class LLMCall:
             error=exc,
             extra=extra,
             ended=ended,
+            translate=translate,
         )
 
-    def succeed_with(self, result: Any, translate: Callable[[Any], Outcome]) -> None:
+    def succeed_with(
+        self, result: Any, translate: Callable[[Any], Outcome], *, ended: float | None = None
+    ) -> None:
         """The call returned the provider's ``result``: record it.
 
         ``translate(result)`` reads the output, model, usage and finish reason later, on the
         delivery thread, so the caller's thread only notes the time. ``result`` is kept by
         reference until then (provider response objects are the caller's to read, not to edit).
+        ``ended``: as for :meth:`succeed`.
         """
         self._finish(
             output=result,
@@ -534,6 +543,7 @@ class LLMCall:
             finish_reason=None,
             error=None,
             extra=None,
+            ended=ended,
             translate=translate,
         )
 
@@ -681,7 +691,8 @@ class _PendingProperties:
         if self.translate is not None:
             try:
                 found = self.translate(output)
-                output, usage, finish_reason = found.output, found.usage, found.finish_reason
+                output, usage = found.output, found.usage or usage
+                finish_reason = found.finish_reason or finish_reason
                 model = found.model or model
             except Exception:
                 logger.warning(

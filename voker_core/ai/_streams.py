@@ -1,8 +1,8 @@
 """Recording streamed LLM calls: one event per stream, whichever way the stream ends.
 
-Provider-neutral; the OpenAI wrapper uses it and the Anthropic and Gemini wrappers are meant to.
-A wrapper subclasses :class:`StreamRecorder` with its provider's translation and attaches it to
-the stream it is about to hand back to the caller::
+Provider-neutral; the OpenAI, Anthropic and Gemini wrappers use it. A wrapper subclasses
+:class:`StreamRecorder` with its provider's translation and attaches it to the stream it is
+about to hand back to the caller::
 
     class MyRecorder(StreamRecorder):
         __slots__ = ("items",)
@@ -17,7 +17,7 @@ the stream it is about to hand back to the caller::
             self.items.append(item)
             return True                                # False hides the item from the caller
 
-        def outcome(self) -> Outcome:            # what was seen so far
+        def outcome(self) -> Outcome:                  # runs later, on the delivery thread
             return Outcome(output=..., model=..., usage=Usage.from_counts(...))
 
         def release(self) -> None:                     # optional: drop buffers once recorded
@@ -42,19 +42,24 @@ The event is recorded exactly once, when the first of these happens:
   stream - ``ChatCompletionStream``, ``MessageStream``... - closing it): partial output;
 * the stream object is garbage-collected unfinished: partial output.
 
-``latency_ms`` runs to the last item seen, not to the close or collection. Everything here runs
-under a guard: a failure is logged on the ``voker`` logger and never reaches the caller.
+``latency_ms`` runs to the last item seen, not to the close or collection. On the caller's
+thread a stream costs one ``observe`` per item and a timestamp; :meth:`StreamRecorder.outcome`
+runs on the delivery thread, after the call is recorded (nothing is observed after that). Every
+step runs under a guard: a failure is logged on the ``voker`` logger and never reaches the
+caller.
 
 How an ``observe_stream`` stream is instrumented (the object and its class stay the provider's,
-as far as ``isinstance`` and every public attribute are concerned):
+as far as ``isinstance`` and every public attribute are concerned): its class is swapped for a
+cached subclass (same name) whose
 
-* its ``_iterator`` is replaced by :meth:`StreamRecorder.wrap` around the original;
-* its class is swapped for a cached subclass (same name) whose ``__iter__``/``__aiter__`` note a
-  loop left early - the only way to see a ``break``, as Python looks special methods up on the
-  type;
-* its HTTP response's ``close``/``aclose`` are shadowed on the instance to see closes;
-* a :func:`weakref.finalize` on the stream sees abandonment. Nothing here refers back to the
-  stream, so recording never keeps a stream alive.
+* ``__iter__``/``__aiter__`` iterate the stream's ``_iterator`` through
+  :meth:`StreamRecorder.wrap`/:meth:`~StreamRecorder.awrap` - one generator, which also sees a
+  ``break`` (Python closes a loop's iterator when the loop is left);
+* ``__next__``/``__anext__`` observe items taken one at a time;
+* ``__del__`` sees abandonment;
+
+and its HTTP response's ``close``/``aclose`` are shadowed on the instance to see closes. Nothing
+here refers back to the stream, so recording never keeps a stream alive.
 """
 
 from __future__ import annotations
@@ -79,14 +84,15 @@ S = TypeVar("S")
 class StreamRecorder:
     """Watches one stream on behalf of an :class:`LLMCall`; finishes the call exactly once.
 
-    Subclasses override :meth:`observe` and :meth:`outcome`. Both run under a guard.
+    Subclasses override :meth:`observe` (caller's thread, under a guard) and :meth:`outcome`
+    (delivery thread, under a guard).
     """
 
     __slots__ = ("_busy", "_last_item_at", "call")
 
     def __init__(self, call: LLMCall) -> None:
         self.call = call
-        # True while the wrapped iterator is producing the next item: a close of the HTTP
+        # True while the provider's iterator is producing the next item: a close of the HTTP
         # response seen then is the iterator's own (end of data or an error it is raising), and
         # the iterator's outcome, not the close, decides how the call ends.
         self._busy = False
@@ -99,48 +105,23 @@ class StreamRecorder:
         return True
 
     def outcome(self) -> Outcome:
-        """The output, model, usage and finish reason of what has been observed so far."""
+        """The output, model, usage and finish reason of what has been observed."""
         return Outcome()
 
     def release(self) -> None:
-        """Drop buffers once the call is recorded (the stream object may live on)."""
+        """Drop buffers once the event is built (the stream object may live on)."""
 
     # -- ending --------------------------------------------------------------------------------
 
-    def _outcome(self) -> Outcome:
-        try:
-            return self.outcome()
-        except Exception:
-            logger.warning("voker: failed to assemble a streamed response (ignored)", exc_info=True)
-            return Outcome()
-
     def finish(self) -> None:
         """Record the call as succeeded with what was observed (no-op once recorded)."""
-        if self.call.done:
-            return
-        out = self._outcome()
-        self.call.succeed(
-            output=out.output,
-            model=out.model,
-            usage=out.usage,
-            finish_reason=out.finish_reason,
-            ended=self._last_item_at,
-        )
-        self._release()
+        if not self.call.done:
+            self.call.succeed_with(self, _recorded_outcome, ended=self._last_item_at)
 
     def fail(self, exc: BaseException) -> None:
         """Record the call as failed with ``exc`` (no-op once recorded)."""
-        if self.call.done:
-            return
-        out = self._outcome()
-        self.call.fail(exc, output=out.output, model=out.model, usage=out.usage)
-        self._release()
-
-    def _release(self) -> None:
-        try:
-            self.release()
-        except Exception:
-            logger.warning("voker: failed to release a stream's buffers (ignored)", exc_info=True)
+        if not self.call.done:
+            self.call.fail(exc, output=self, translate=_recorded_outcome)
 
     def closed(self) -> None:
         """The HTTP response was closed: the stream is over unless the iterator is mid-item."""
@@ -149,9 +130,8 @@ class StreamRecorder:
 
     # -- iteration -----------------------------------------------------------------------------
 
-    def _item(self, item: Any) -> bool:
-        if self.call.done:
-            return True  # resumed after a break/close: pass everything through untouched
+    def _seen(self, item: Any) -> bool:
+        """Observe ``item`` (guarded); whether the caller gets it."""
         try:
             show = self.observe(item) is not False
         except Exception:
@@ -161,13 +141,62 @@ class StreamRecorder:
         self._last_item_at = time.perf_counter()
         return show
 
-    def wrap(self, iterator: Iterator[T]) -> Iterator[T]:
-        """Yield ``iterator``'s items (minus hidden ones), recording how the iteration ends."""
+    def wrap(self, iterator: Iterator[T], owner: object = None) -> Iterator[T]:
+        """Yield ``iterator``'s items (minus hidden ones), recording how the iteration ends.
+
+        ``owner`` (the stream object being iterated, if any) is kept alive while iterating.
+        """
+        if self.call.done:  # a loop resumed after a break or a close: nothing left to record
+            yield from iterator
+            return
+        observe, now = self.observe, time.perf_counter
         self._busy = True
         try:
             for item in iterator:
                 self._busy = False
-                if self._item(item):
+                # _seen(), inlined: this loop is the per-chunk cost of a stream.
+                try:
+                    show = observe(item) is not False
+                except Exception:
+                    logger.warning(
+                        "voker: failed to observe a streamed item (ignored)", exc_info=True
+                    )
+                    show = True
+                self._last_item_at = now()
+                if show:
+                    yield item
+                self._busy = True
+        except GeneratorExit:  # the caller's loop was left early
+            self._busy = False
+            self.finish()
+            raise
+        except BaseException as exc:
+            self._busy = False
+            self.fail(exc)
+            raise
+        self._busy = False
+        self.finish()
+
+    async def awrap(self, iterator: AsyncIterator[T], owner: object = None) -> AsyncIterator[T]:
+        """The async twin of :meth:`wrap`."""
+        if self.call.done:
+            async for item in iterator:
+                yield item
+            return
+        observe, now = self.observe, time.perf_counter
+        self._busy = True
+        try:
+            async for item in iterator:
+                self._busy = False
+                try:
+                    show = observe(item) is not False
+                except Exception:
+                    logger.warning(
+                        "voker: failed to observe a streamed item (ignored)", exc_info=True
+                    )
+                    show = True
+                self._last_item_at = now()
+                if show:
                     yield item
                 self._busy = True
         except GeneratorExit:
@@ -181,25 +210,56 @@ class StreamRecorder:
         self._busy = False
         self.finish()
 
-    async def awrap(self, iterator: AsyncIterator[T]) -> AsyncIterator[T]:
-        """The async twin of :meth:`wrap`."""
-        self._busy = True
-        try:
-            async for item in iterator:
+    def next_of(self, iterator: Iterator[T]) -> T:
+        """``next(iterator)``, skipping hidden items, recording the end of the iteration."""
+        while True:
+            if self.call.done:
+                return next(iterator)
+            self._busy = True
+            try:
+                item = next(iterator)
+            except StopIteration:
                 self._busy = False
-                if self._item(item):
-                    yield item
-                self._busy = True
-        except GeneratorExit:
+                self.finish()
+                raise
+            except BaseException as exc:
+                self._busy = False
+                self.fail(exc)
+                raise
             self._busy = False
-            self.finish()
-            raise
-        except BaseException as exc:
+            if self._seen(item):
+                return item
+
+    async def anext_of(self, iterator: AsyncIterator[T]) -> T:
+        """The async twin of :meth:`next_of`."""
+        while True:
+            if self.call.done:
+                return await iterator.__anext__()
+            self._busy = True
+            try:
+                item = await iterator.__anext__()
+            except StopAsyncIteration:
+                self._busy = False
+                self.finish()
+                raise
+            except BaseException as exc:
+                self._busy = False
+                self.fail(exc)
+                raise
             self._busy = False
-            self.fail(exc)
-            raise
-        self._busy = False
-        self.finish()
+            if self._seen(item):
+                return item
+
+
+def _recorded_outcome(recorder: StreamRecorder) -> Outcome:
+    """A finished recorder's outcome (on the delivery thread), then its buffers are let go."""
+    try:
+        return recorder.outcome()
+    finally:
+        try:
+            recorder.release()
+        except Exception:
+            logger.warning("voker: failed to release a stream's buffers (ignored)", exc_info=True)
 
 
 # -- attaching to Stainless-style stream objects --------------------------------------------------
@@ -209,17 +269,26 @@ _observed_classes: dict[type, type] = {}
 _classes_lock = threading.Lock()
 
 
-def _stop(stream: Any) -> None:
-    recorder = stream.__dict__.get(_RECORDER_ATTR)
+def _recorder_of(stream: Any) -> StreamRecorder | None:
+    return stream.__dict__.get(_RECORDER_ATTR)  # type: ignore[no-any-return]
+
+
+def _abandoned(stream: Any) -> None:
+    recorder = _recorder_of(stream)
     if recorder is not None:
         try:
-            recorder.closed()
+            recorder.finish()
         except Exception:
             logger.warning("voker: failed to record a stream (ignored)", exc_info=True)
 
 
 def _observed_class(base: type) -> type:
-    """A subclass of ``base`` whose loops report being left early; one per base class."""
+    """A subclass of ``base`` whose iteration and collection report to the stream's recorder;
+    one per base class.
+
+    Its iteration goes straight to the stream's ``_iterator`` (what the Stainless base classes'
+    ``__iter__``/``__next__`` do too), through one generator of ours.
+    """
     if base.__dict__.get("_voker_observed"):
         return base  # already ours (a stream observed twice keeps one subclass level)
     cls = _observed_classes.get(base)
@@ -231,31 +300,48 @@ def _observed_class(base: type) -> type:
         "__qualname__": base.__qualname__,
         "__doc__": base.__doc__,
     }
-    base_aiter = getattr(base, "__aiter__", None)
-    if base_aiter is not None:
+    if getattr(base, "__aiter__", None) is not None:
+        base_aiter, base_anext = base.__aiter__, base.__anext__  # type: ignore[attr-defined]
 
-        async def __aiter__(self: Any) -> AsyncIterator[Any]:
-            inner = base_aiter(self)
-            try:
-                async for item in inner:
-                    yield item
-            finally:
-                _stop(self)
-                aclose = getattr(inner, "aclose", None)
-                if aclose is not None:
-                    await aclose()
+        def __aiter__(self: Any) -> AsyncIterator[Any]:
+            recorder = _recorder_of(self)
+            if recorder is None:
+                return base_aiter(self)  # type: ignore[no-any-return]
+            return recorder.awrap(self._iterator, self)
+
+        async def __anext__(self: Any) -> Any:
+            recorder = _recorder_of(self)
+            if recorder is None:
+                return await base_anext(self)
+            return await recorder.anext_of(self._iterator)
 
         namespace["__aiter__"] = __aiter__
+        namespace["__anext__"] = __anext__
     else:
-        base_iter = base.__iter__  # type: ignore[attr-defined]
+        base_iter, base_next = base.__iter__, base.__next__  # type: ignore[attr-defined]
 
         def __iter__(self: Any) -> Iterator[Any]:
-            try:
-                yield from base_iter(self)
-            finally:
-                _stop(self)
+            recorder = _recorder_of(self)
+            if recorder is None:
+                return base_iter(self)  # type: ignore[no-any-return]
+            return recorder.wrap(self._iterator, self)
+
+        def __next__(self: Any) -> Any:
+            recorder = _recorder_of(self)
+            if recorder is None:
+                return base_next(self)
+            return recorder.next_of(self._iterator)
 
         namespace["__iter__"] = __iter__
+        namespace["__next__"] = __next__
+    base_del = getattr(base, "__del__", None)
+
+    def __del__(self: Any) -> None:
+        _abandoned(self)
+        if base_del is not None:
+            base_del(self)
+
+    namespace["__del__"] = __del__
     with _classes_lock:
         cls = _observed_classes.get(base)
         if cls is None:
@@ -305,17 +391,21 @@ def observe_stream(stream: S, recorder: StreamRecorder) -> S:
     """
     target: Any = stream
     try:
-        weakref.finalize(target, recorder.finish)
-        inner = target._iterator
-        is_async = hasattr(type(target), "__aiter__")
-        target._iterator = recorder.awrap(inner) if is_async else recorder.wrap(inner)
         target.__dict__[_RECORDER_ATTR] = recorder
         target.__class__ = _observed_class(type(target))
+    except Exception:
+        logger.warning("voker: failed to observe a stream (ignored)", exc_info=True)
+        try:
+            weakref.finalize(target, recorder.finish)
+        except Exception:
+            logger.warning("voker: failed to watch a stream's end (ignored)", exc_info=True)
+        return stream
+    try:
         response = getattr(target, "response", None)
         if response is not None:
             _hook_close(response, recorder)
     except Exception:
-        logger.warning("voker: failed to observe a stream (ignored)", exc_info=True)
+        logger.warning("voker: failed to watch a stream's close (ignored)", exc_info=True)
     return stream
 
 

@@ -18,6 +18,7 @@ removes before anything reaches the network.
 
 from __future__ import annotations
 
+import json
 import logging
 import weakref
 from collections.abc import Callable, Mapping
@@ -128,8 +129,14 @@ def begin(
     # Not for raw responses: a caller reading the raw body would see the extra chunk.
     if request_usage and send.get("stream") is True and not (headers and _RAW_HEADER in headers):
         options = send.get("stream_options")
-        if options is None or isinstance(options, _UNSET):
-            send["stream_options"] = {"include_usage": True}
+        extra_body = send.get("extra_body")
+        if (options is None or isinstance(options, _UNSET)) and (
+            extra_body is None
+            or (isinstance(extra_body, Mapping) and "stream_options" not in extra_body)
+        ):
+            # As extra_body: merged into the JSON as it is, where the typed parameter would
+            # cost the SDK's per-call type-driven transform of it.
+            send["extra_body"] = {**(extra_body or {}), "stream_options": {"include_usage": True}}
             hide = True
         elif isinstance(options, Mapping) and "include_usage" not in options:
             send["stream_options"] = {**options, "include_usage": True}
@@ -160,17 +167,29 @@ def begin_pending(
 class _BodyRecorder(StreamRecorder):
     """``with_streaming_response`` without SSE: read what the caller read, when it closes."""
 
-    __slots__ = ("_api", "_http")
+    __slots__ = ("_api", "_body", "_http")
 
     def __init__(self, call: LLMCall, api: Api, http_response: Any) -> None:
         super().__init__(call)
         self._api = api
         self._http = weakref.ref(http_response)  # the hook lives on the response: no cycle
+        self._body: bytes | None = None
+
+    def finish(self) -> None:
+        if not self.call.done:
+            # The body's bytes, if the caller read them; parsed later, on the delivery thread.
+            try:
+                self._body = self._http().content  # type: ignore[union-attr]  # raises unless read
+            except Exception:
+                self._body = None
+        super().finish()
 
     def outcome(self) -> Outcome:
+        if self._body is None:
+            return Outcome()
         try:
-            data = self._http().json()  # type: ignore[union-attr]  # raises unless read
-        except Exception:
+            data = json.loads(self._body)
+        except ValueError:
             return Outcome()
         return self._api.outcome(self._api.model_class.model_validate(data))
 

@@ -12,10 +12,10 @@ the caller's per-chunk time.
 from __future__ import annotations
 
 import json
+import logging
+import re
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
-
-from openai._streaming import ServerSentEvent as _SSE
 
 from voker_core.ai._recorder import LLMCall, Outcome, Usage
 from voker_core.ai._streams import StreamRecorder
@@ -30,6 +30,8 @@ __all__ = [
     "responses_outcome",
     "responses_usage",
 ]
+
+logger = logging.getLogger("voker")
 
 # Chat's legacy "function_call" stop means the same as "tool_calls".
 _CHAT_FINISH = {"function_call": "tool_calls"}
@@ -278,11 +280,12 @@ class ChatStreamRecorder(StreamRecorder):
         self._chunks: list[Any] = []
         self._content_seen = False
         self._hide_usage_chunk = hide_usage_chunk
-        self._usage: Any = None  # the hidden chunk's usage: a CompletionUsage or its JSON
+        # The hidden chunk's usage: a CompletionUsage, or the raw JSON of the usage-only event
+        # (parsed on the delivery thread, in outcome()).
+        self._usage: Any = None
 
     def take_usage_event(self, stream: Any) -> None:
-        """Take the usage-only event out of ``stream``'s server-sent events, before the SDK
-        parses it into a chunk (most of what that extra chunk would cost the caller's thread).
+        """Take the usage-only event out of ``stream``'s bytes, before the SDK decodes it.
 
         Needs the SDK's SSE decoder in ``stream._decoder``, read when iteration starts (a stream
         already iterated keeps its decoder); otherwise :meth:`observe` hides the parsed chunk.
@@ -292,9 +295,9 @@ class ChatStreamRecorder(StreamRecorder):
             return
         stream._decoder = _UsageEventFilter(decoder, self)
 
-    def usage_event(self, data: Any) -> None:
+    def usage_event(self, data: bytes) -> None:
         """The usage-only event's JSON, taken out of the stream by :class:`_UsageEventFilter`."""
-        self._usage = data.get("usage")
+        self._usage = data
 
     def observe(self, item: Any) -> bool:
         if not self._content_seen and _chunk_has_content(item):
@@ -309,6 +312,11 @@ class ChatStreamRecorder(StreamRecorder):
     def outcome(self) -> Outcome:
         chunks = tuple(self._chunks)
         usage = self._usage
+        if isinstance(usage, bytes):
+            try:
+                usage = json.loads(usage).get("usage")
+            except (ValueError, AttributeError):
+                usage = None
         if not chunks and usage is None:
             return Outcome()
         finish = None
@@ -334,79 +342,92 @@ class ChatStreamRecorder(StreamRecorder):
         self._usage = None
 
 
-def _sse_keeps_data_in_slot() -> bool:
-    """Whether ``ServerSentEvent.data`` reads ``_data`` (so that setting it edits the event)."""
-    try:
-        event = _SSE(data="x")
-        event._data = "y"
-        return event.data == "y"
-    except Exception:
-        return False
-
-
-_SSE_DATA_SLOT = _sse_keeps_data_in_slot()
+_USAGE_NULL = (b',"usage":null', b'"usage":null,')
+_USAGE_OBJECT = (b'"usage":{', b'"usage": {')
+_NO_CHOICES = (b'"choices":[]', b'"choices": []')
+_EVENT_ENDS = (b"\n\n", b"\r\n\r\n", b"\r\r")
+# An event of one data line, from the line's start through the blank line that ends the event.
+_ONE_LINE_EVENT = re.compile(rb"data: ?([^\r\n]*)(?:\r\n\r\n|\n\n|\r\r)")
 
 
 class _UsageEventFilter:
     """Stands in for a stream's SSE decoder so that the caller's chunks are what they would
-    have been without the ``include_usage`` we asked for, at no parsing cost.
+    have been without the ``include_usage`` we asked for, at almost no cost to the caller.
 
-    - The usage-only chunk (``"choices": []`` with a ``usage``) is taken out and handed to the
-      recorder as parsed JSON: the SDK never builds a chunk object for it.
+    It edits the response's bytes before the SDK's own decoder reads them:
+
+    - The usage-only event (``"choices": []`` with a ``usage``) is cut out and handed to the
+      recorder as raw JSON: the SDK never decodes it or builds a chunk for it.
     - The ``"usage":null`` that every other chunk then carries is cut from the event's JSON:
-      the SDK builds the chunk the caller would have had (building the null field costs the
-      SDK more than cutting it costs us). Inside a JSON string a quote is escaped, so the
-      raw text ``"usage":null`` can only be that key.
+      the SDK builds the chunk the caller would have had. Inside a JSON string a quote is
+      escaped, so the raw bytes ``"usage":null`` can only be that key.
+
+    Only complete events inside one network read are cut (events never span a blank line, so
+    a pattern found in a complete event is whole). Should the usage event straddle two reads,
+    it goes through and :meth:`ChatStreamRecorder.observe` hides the parsed chunk instead.
 
     Holds the decoder and the recorder, never the stream: no reference cycle keeps an
     abandoned stream alive.
     """
 
-    __slots__ = ("_decoder", "_recorder")
+    __slots__ = ("_at_event_start", "_decoder", "_recorder")
 
     def __init__(self, decoder: Any, recorder: ChatStreamRecorder) -> None:
         self._decoder = decoder
         self._recorder = recorder
-
-    def _filter(self, sse: Any) -> Any:
-        """The event to pass on, or None for the usage-only one."""
-        data = sse.data
-        if '"usage":null' in data:
-            trimmed = data.replace(',"usage":null', "", 1)
-            if trimmed is data:
-                trimmed = data.replace('"usage":null,', "", 1)
-            if type(sse) is _SSE and _SSE_DATA_SLOT:
-                sse._data = trimmed  # the SDK's own event, fresh from its decoder
-                return sse
-            try:
-                return type(sse)(event=sse.event, data=trimmed, id=sse.id, retry=sse.retry)
-            except Exception:
-                return sse
-        if '"usage":{' not in data and '"usage": {' not in data:
-            return sse
-        try:
-            parsed = json.loads(data)
-        except ValueError:
-            return sse
-        if not isinstance(parsed, dict) or parsed.get("choices") or not parsed.get("usage"):
-            return sse
-        self._recorder.usage_event(parsed)
-        return None
+        self._at_event_start = True  # whether the next read begins a new event
 
     def iter_bytes(self, iterator: Iterator[bytes]) -> Iterator[Any]:
-        for sse in self._decoder.iter_bytes(iterator):
-            sse = self._filter(sse)
-            if sse is not None:
-                yield sse
+        # The SDK's decoder itself, fed edited bytes: no layer of ours per event.
+        return self._decoder.iter_bytes(self._edited(iterator))  # type: ignore[no-any-return]
 
-    async def aiter_bytes(self, iterator: AsyncIterator[bytes]) -> AsyncIterator[Any]:
-        async for sse in self._decoder.aiter_bytes(iterator):
-            sse = self._filter(sse)
-            if sse is not None:
-                yield sse
+    def aiter_bytes(self, iterator: AsyncIterator[bytes]) -> AsyncIterator[Any]:
+        return self._decoder.aiter_bytes(self._aedited(iterator))  # type: ignore[no-any-return]
 
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._decoder, name)
+    def _edited(self, iterator: Iterator[bytes]) -> Iterator[bytes]:
+        for data in iterator:
+            data = self._read(data)
+            if data:
+                yield data
+
+    async def _aedited(self, iterator: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+        async for data in iterator:
+            data = self._read(data)
+            if data:
+                yield data
+
+    def _read(self, data: bytes) -> bytes:
+        """One network read, edited."""
+        at_event_start = self._at_event_start
+        self._at_event_start = data.endswith(_EVENT_ENDS)
+        return self._edit(data, at_event_start) if b'"usage":' in data else data
+
+    def _edit(self, data: bytes, at_event_start: bool) -> bytes:
+        """``data`` (one network read) without ``"usage":null`` and without a complete
+        usage-only event; ``at_event_start``: whether ``data`` begins a new event."""
+        try:
+            for pattern in _USAGE_NULL:
+                data = data.replace(pattern, b"")
+            for marker in _USAGE_OBJECT:
+                at = data.find(marker)
+                while at >= 0:
+                    line = max(data.rfind(b"\n", 0, at), data.rfind(b"\r", 0, at)) + 1
+                    found = _ONE_LINE_EVENT.match(data, line)
+                    if (
+                        found is not None
+                        and found.start(1) <= at < found.end(1)
+                        and (data.endswith(_EVENT_ENDS, 0, line) or (line == 0 and at_event_start))
+                        and any(choices in found[1] for choices in _NO_CHOICES)
+                    ):
+                        self._recorder.usage_event(found[1])
+                        data = data[:line] + data[found.end() :]
+                        at = data.find(marker, line)
+                    else:
+                        at = data.find(marker, at + 1)
+            return data
+        except Exception:  # pragma: no cover - bytes operations on bytes
+            logger.warning("voker: failed to read a stream's usage event (ignored)", exc_info=True)
+            return data
 
 
 # -- Responses streams ----------------------------------------------------------------------------
