@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import enum
 from typing import Any
 
+import pydantic
 from hypothesis import given
 from hypothesis import strategies as st
 
-from voker_core._snapshot import snapshot
+from voker_core._snapshot import Frozen, freeze, snapshot, thaw
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
@@ -55,3 +57,56 @@ def test_tuples_stay_tuples_and_sets_become_lists() -> None:
     copied = snapshot({"t": (1, [2]), "s": {3}})
     assert copied["t"] == (1, [2]) and isinstance(copied["t"], tuple)
     assert copied["s"] == [3]
+
+
+@given(json_values)
+def test_freeze_then_thaw_gives_an_equal_value_each_time(value: Any) -> None:
+    frozen = freeze(value)
+    assert thaw(frozen) == value
+    assert thaw(frozen) == thaw(frozen)
+
+
+def test_a_frozen_request_does_not_see_later_changes() -> None:
+    messages = [{"role": "user", "content": "hi", "parts": [{"type": "text"}]}]
+    kwargs = {"model": "m", "messages": messages, "stop": ("a", "b"), "n": 1}
+    frozen = freeze(kwargs)
+    assert isinstance(frozen, Frozen)  # plain data: marshalled
+    messages.append({"role": "assistant", "content": "hello"})
+    messages[0]["content"] = "changed"
+    messages[0]["parts"].clear()
+    assert thaw(frozen) == {
+        "model": "m",
+        "messages": [{"role": "user", "content": "hi", "parts": [{"type": "text"}]}],
+        "stop": ("a", "b"),
+        "n": 1,
+    }
+
+
+class _Colour(str, enum.Enum):
+    RED = "red"
+
+
+class _Message(pydantic.BaseModel):
+    role: str
+    content: str
+
+
+def test_what_marshal_refuses_is_copied_by_snapshot() -> None:
+    """Objects marshal does not take (models, enums, str subclasses) make the whole value
+    fall back to the structural copy: containers copied, objects kept."""
+    model = _Message(role="user", content="hi")
+    messages: list[Any] = [model, {"role": "user", "colour": _Colour.RED}]
+    frozen = freeze({"messages": messages})
+    assert not isinstance(frozen, Frozen)
+    messages.append("later")
+    thawed = thaw(frozen)
+    assert thawed == {"messages": [model, {"role": "user", "colour": _Colour.RED}]}
+    assert thawed["messages"][0] is model
+
+
+def test_atoms_are_kept_and_cycles_survive() -> None:
+    assert freeze("text") == "text" and freeze(None) is None and freeze(3) == 3
+    looped: list[Any] = [1]
+    looped.append(looped)
+    thawed = thaw(freeze(looped))
+    assert thawed[0] == 1 and thawed[1] is thawed

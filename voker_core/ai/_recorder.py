@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar, cast
 
-from voker_core._snapshot import snapshot
+from voker_core._snapshot import freeze, snapshot, thaw
 from voker_core.context import current_context
 
 if TYPE_CHECKING:
@@ -407,7 +407,8 @@ class LLMCall:
         source = provider_kwargs if inputs is None else inputs
         # Copied now, once: the event is built on the delivery thread, after the caller may
         # have changed its messages (appending the reply is the usual first thing it does).
-        source = snapshot(source)
+        # Thawed there (properties()).
+        source = freeze(source)
         return cls(
             api=api,
             provider=provider,
@@ -593,7 +594,7 @@ class LLMCall:
             model=model or self.requested_model,
         )
         if capture_content:
-            props["inputs"] = self.inputs
+            props["inputs"] = thaw(self.inputs)
             props["output"] = output
         props["stream"] = self.stream
         props["started_at"] = (
