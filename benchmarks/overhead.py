@@ -1,6 +1,6 @@
 """Wrapper overhead on the caller's thread: wrapped vs. unwrapped provider clients.
 
-    .venv/bin/python benchmarks/overhead.py [--only openai] [--iterations N] [--budget SECONDS]
+    .venv/bin/python -m benchmarks.overhead [--only openai] [--processes 3] [--budget SECONDS]
 
 The fake LLM server and the Voker devserver run in their own processes (as a provider and Voker
 would), so this process holds only what an application would: the provider SDK, the wrapper
@@ -17,9 +17,14 @@ median CPU time of the caller's thread minus the unwrapped client's (what the wr
 costs, without the network waits and scheduling noise of wall time); ``ratio`` is
 median / unwrapped median. On a busy machine rerun, or compare ``paired``.
 
+The whole measurement runs in ``--processes`` fresh processes one after the other (3 by
+default), each with its own servers, and every figure printed is the median over them: on a
+shared VM the same code measures tens of µs apart from one process to the next.
+
 The OpenAI streaming scenario also times the unwrapped client passing
 ``stream_options={"include_usage": True}`` itself: the cost of the extra server event that
-carries a streamed chat's usage, which any wrapper recording that usage adds at least.
+carries a streamed chat's usage, which any wrapper recording that usage adds at least; the
+verdicts also give the wrapper's own share, its overhead over that reference.
 
 Adding a provider: write ``def my_scenarios(env: Env) -> list[Scenario]`` (see
 ``openai_scenarios``) and append it to ``SCENARIO_FACTORIES``.
@@ -28,7 +33,9 @@ Adding a provider: write ``def my_scenarios(env: Env) -> list[Scenario]`` (see
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import gc
+import json
 import os
 import random
 import re
@@ -338,7 +345,9 @@ class Row:
     paired_us: float  # median of (this call - the unwrapped call of the same round)
     added_cpu_us: float  # median caller-thread CPU time minus the unwrapped client's
     ratio: float  # median / the unwrapped client's median
-    samples: list[float] = field(default_factory=list, repr=False)  # wall µs, one per round
+    # Median of (this call - the same round's unwrapped+include_usage call), where the scenario
+    # has that reference: the overhead over the request a usage-recording wrapper must send.
+    paired_over_reference_us: float | None = None
 
 
 def _p90(values: Sequence[float]) -> float:
@@ -392,9 +401,14 @@ def measure(scenario: Scenario, env: Env, iterations: int, warmup: int, budget: 
                 paired,
                 statistics.median(cpu[variant.name]) - base_cpu,
                 median / base_median,
-                values,
             )
         )
+    reference = samples.get(UNWRAPPED_WITH_USAGE)
+    if reference is not None:
+        for row in rows:
+            row.paired_over_reference_us = statistics.median(
+                v - r for v, r in zip(samples[row.variant], reference, strict=True)
+            )
     return rows
 
 
@@ -444,19 +458,91 @@ def verdicts(rows: list[Row]) -> list[str]:
                 f"official {official.added_median_us:+.1f} µs (paired {official.paired_us:+.1f})"
             )
         out.append(f"{'PASS' if ok else 'MISS'}  {name}: " + ", ".join(checks))
-        if usage_reference is not None:
+        if usage_reference is not None and ours.paired_over_reference_us is not None:
             # What the wrapper adds to the request it actually sends (the usage it asks for
             # costs the unwrapped client as much): the part of the overhead that is its own.
             own = ours.median_us - usage_reference.median_us
-            own_paired = statistics.median(
-                o - r for o, r in zip(ours.samples, usage_reference.samples, strict=True)
-            )
             out.append(
                 f"{'PASS' if own <= TARGET_ADDED_US else 'MISS'}  {name}, the wrapper's own "
-                f"share (over {UNWRAPPED_WITH_USAGE}): {own:+.1f} µs (paired {own_paired:+.1f}; "
-                f"target ≤ {TARGET_ADDED_US:.0f})"
+                f"share (over {UNWRAPPED_WITH_USAGE}): {own:+.1f} µs "
+                f"(paired {ours.paired_over_reference_us:+.1f}; target ≤ {TARGET_ADDED_US:.0f})"
             )
     return out
+
+
+def combine(runs: list[list[Row]]) -> list[Row]:
+    """Rows of several processes' runs -> one row per variant: the median of each figure over
+    the processes (calls summed). The same code measures differently from one process to the
+    next on a busy VM (memory layout, CPU placement); a median over processes steadies that."""
+    grouped: dict[tuple[str, str], list[Row]] = {}
+    for rows in runs:
+        for row in rows:
+            grouped.setdefault((row.scenario, row.variant), []).append(row)
+    out = []
+    for (scenario, variant), rows in grouped.items():
+
+        def mid(name: str, rows: list[Row] = rows) -> float:
+            return statistics.median(getattr(row, name) for row in rows)
+
+        references = [r.paired_over_reference_us for r in rows]
+        out.append(
+            Row(
+                scenario,
+                variant,
+                sum(row.calls for row in rows),
+                mid("median_us"),
+                mid("p90_us"),
+                mid("added_median_us"),
+                mid("added_p90_us"),
+                mid("paired_us"),
+                mid("added_cpu_us"),
+                mid("ratio"),
+                None
+                if any(r is None for r in references)
+                else statistics.median(r for r in references if r is not None),
+            )
+        )
+    return out
+
+
+def _run_child(args: argparse.Namespace, notes: set[str]) -> list[Row]:
+    """One measuring process (this module with ``--child``), its rows read from its stdout;
+    its notes (variants left out) are printed once."""
+    command = [
+        sys.executable,
+        "-m",
+        "benchmarks.overhead",
+        "--child",
+        f"--iterations={args.iterations}",
+        f"--warmup={args.warmup}",
+        f"--budget={args.budget}",
+        f"--only={args.only}",
+    ]
+    done = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, check=False)
+    for line in done.stderr.splitlines():
+        if line.startswith("note:") and line not in notes:
+            notes.add(line)
+            print(line, file=sys.stderr)
+    if done.returncode != 0:
+        raise RuntimeError(f"a benchmark process failed:\n{done.stderr[-2000:]}")
+    return [Row(**fields) for fields in json.loads(done.stdout.splitlines()[-1])]
+
+
+def _measure_all(args: argparse.Namespace) -> list[Row]:
+    """Every selected scenario, in this process, against fresh servers."""
+    with ExitStack() as stack:
+        fake_url = stack.enter_context(fake_llm_process())
+        voker_url, _ = stack.enter_context(devserver_process())
+        env = Env(fake_url, voker_url, stack)
+        rows: list[Row] = []
+        for factory in SCENARIO_FACTORIES:
+            for scenario in factory(env):
+                if args.only not in scenario.name:
+                    continue
+                rows.extend(measure(scenario, env, args.iterations, args.warmup, args.budget))
+        for client in env.voker_clients:
+            client.close(timeout=10)
+    return rows
 
 
 # -- servers --------------------------------------------------------------------------------------
@@ -502,27 +588,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--only", default="", help="run only the scenarios whose name contains this text"
     )
+    parser.add_argument(
+        "--processes",
+        type=int,
+        default=3,
+        help="measure in this many processes, one after the other, and report the median",
+    )
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
-    with ExitStack() as stack:
-        fake_url = stack.enter_context(fake_llm_process())
-        voker_url, _ = stack.enter_context(devserver_process())
-        env = Env(fake_url, voker_url, stack)
-        rows: list[Row] = []
-        started = time.monotonic()
-        for factory in SCENARIO_FACTORIES:
-            for scenario in factory(env):
-                if args.only not in scenario.name:
-                    continue
-                rows.extend(measure(scenario, env, args.iterations, args.warmup, args.budget))
-        elapsed = time.monotonic() - started
-        for client in env.voker_clients:
-            client.close(timeout=10)
+    if args.child:
+        print(json.dumps([dataclasses.asdict(row) for row in _measure_all(args)]))
+        return 0
+    started = time.monotonic()
+    notes: set[str] = set()
+    runs = [_run_child(args, notes) for _ in range(max(1, args.processes))]
+    rows = combine(runs)
+    elapsed = time.monotonic() - started
 
     print(
         "Wall time per call on the caller's thread, variants interleaved call by call, "
-        f"20-message requests ({elapsed:.0f} s; load average {os.getloadavg()[0]:.1f} "
-        f"on {os.cpu_count()} CPUs)\n"
+        f"20-message requests; median of {len(runs)} processes ({elapsed:.0f} s; load average "
+        f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs)\n"
     )
     print(render(rows))
     print()

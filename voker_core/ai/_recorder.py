@@ -92,13 +92,15 @@ def split_voker_kwargs(kwargs: Mapping[str, Any]) -> tuple[dict[str, Any], dict[
     return provider, voker
 
 
-def _check_optional_str(value: Any, name: str) -> str | None:
-    if value is None:
-        return None
+def _check_optional_str(value: Any, prefix: str, name: str) -> str | None:
+    """``value`` if it is None or a non-blank string; else an error naming ``prefix + name``
+    (formatted only then: this runs four times per recorded call)."""
+    if value is None or (type(value) is str and value and not value.isspace()):
+        return value
     if not isinstance(value, str):
-        raise TypeError(f"{name} must be a string, got {type(value).__name__}")
+        raise TypeError(f"{prefix}{name} must be a string, got {type(value).__name__}")
     if not value.strip():
-        raise ValueError(f"{name} must not be empty")
+        raise ValueError(f"{prefix}{name} must not be empty")
     return value
 
 
@@ -147,8 +149,13 @@ def resolve_associations(
     ``require_agent``, no agent) is found either way.
     """
     ctx = current_context()
-    session = _check_optional_str(session, f"{argument_prefix}session") or ctx.session
-    agent = _check_optional_str(agent, f"{argument_prefix}agent") or ctx.agent
+    # The usual arguments (None, or a non-blank str) pass these inline checks without a call.
+    if session is not None and (type(session) is not str or not session or session.isspace()):
+        _check_optional_str(session, argument_prefix, "session")
+    if agent is not None and (type(agent) is not str or not agent or agent.isspace()):
+        _check_optional_str(agent, argument_prefix, "agent")
+    session = session or ctx.session
+    agent = agent or ctx.agent
     if session is None:
         raise TypeError(
             f"missing {argument_prefix}session: pass {argument_prefix}session=... or call inside "
@@ -159,7 +166,7 @@ def resolve_associations(
             f"missing {argument_prefix}agent: pass {argument_prefix}agent=... or call inside "
             "voker_core.context(agent=...)"
         )
-    version = _check_optional_str(agent_version, f"{argument_prefix}agent_version")
+    version = _check_optional_str(agent_version, argument_prefix, "agent_version")
     if version is None and (agent is None or agent == ctx.agent):
         # A context's version belongs to the context's agent, not to an explicitly named one.
         version = ctx.agent_version
@@ -171,17 +178,16 @@ def resolve_associations(
     merged = (
         snapshot({**ctx.properties, **(properties or {})}) if properties or ctx.properties else {}
     )
-    explicit_person = _check_optional_str(person, f"{argument_prefix}person")
+    explicit_person = _check_optional_str(person, argument_prefix, "person")
+    lazy_person = explicit_person is None and ctx.has_person
     return Associations(
         session=session,
         agent=agent,
         agent_version=version,
         properties=merged,
         client=client if client is not None else ctx.client,
-        _person=explicit_person
-        if explicit_person is not None
-        else (ctx if ctx.has_person else None),
-        _person_resolved=explicit_person is not None or not ctx.has_person,
+        _person=ctx if lazy_person else explicit_person,
+        _person_resolved=not lazy_person,
     )
 
 
@@ -332,13 +338,13 @@ class LLMCall:
     """One LLM call being recorded. Records exactly one event, whichever way the call ends."""
 
     __slots__ = (
-        "_done",
         "_first_token_at",
         "_lock",
         "_started",
         "_started_wall",
         "api",
         "assoc",
+        "done",
         "inputs",
         "provider",
         "provider_kwargs",
@@ -367,7 +373,7 @@ class LLMCall:
         self._started_wall = time.time()  # formatted (started_at) on the delivery thread
         self._started = time.perf_counter()
         self._first_token_at: float | None = None
-        self._done = False
+        self.done = False  # True once recorded (read freely; set under the lock, once)
         self._lock = threading.Lock()
 
     @classmethod
@@ -446,7 +452,8 @@ class LLMCall:
     def invoke(self, method: Callable[..., R], kwargs: Mapping[str, Any]) -> R:
         """Resolve the person, then call the provider; a failure is recorded and re-raised
         unchanged. The caller settles the result (it knows the provider's types)."""
-        self.resolve_person()
+        if not self.assoc._person_resolved:
+            self.resolve_person()
         try:
             return method(**kwargs)
         except BaseException as exc:
@@ -468,10 +475,6 @@ class LLMCall:
         """Note the arrival of the first streamed token (later calls are ignored)."""
         if self._first_token_at is None:
             self._first_token_at = time.perf_counter()
-
-    @property
-    def done(self) -> bool:
-        return self._done
 
     # -- ending --------------------------------------------------------------------------------
 
@@ -563,9 +566,9 @@ class LLMCall:
         if ended is None:
             ended = time.perf_counter()
         with self._lock:
-            if self._done:
+            if self.done:
                 return
-            self._done = True
+            self.done = True
         try:
             self._emit(
                 _PendingProperties(
@@ -623,7 +626,7 @@ class LLMCall:
         if type(pending.output) in _PLAIN_CONTAINERS:
             pending.output = snapshot(pending.output)  # a wrapper's own dict: cheap to copy
         assoc = self.assoc
-        person = assoc.resolve_person()
+        person = assoc._person if assoc._person_resolved else assoc.resolve_person()
         submit = getattr(client, "_submit_built_event", None)
         if submit is not None:
             submit("llm", pending, assoc.session, assoc.agent, assoc.agent_version, person)

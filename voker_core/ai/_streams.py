@@ -273,13 +273,11 @@ def _recorder_of(stream: Any) -> StreamRecorder | None:
     return stream.__dict__.get(_RECORDER_ATTR)  # type: ignore[no-any-return]
 
 
-def _abandoned(stream: Any) -> None:
-    recorder = _recorder_of(stream)
-    if recorder is not None:
-        try:
-            recorder.finish()
-        except Exception:
-            logger.warning("voker: failed to record a stream (ignored)", exc_info=True)
+def _abandoned(recorder: StreamRecorder) -> None:
+    try:
+        recorder.finish()
+    except Exception:
+        logger.warning("voker: failed to record a stream (ignored)", exc_info=True)
 
 
 def _observed_class(base: type) -> type:
@@ -321,7 +319,7 @@ def _observed_class(base: type) -> type:
         base_iter, base_next = base.__iter__, base.__next__  # type: ignore[attr-defined]
 
         def __iter__(self: Any) -> Iterator[Any]:
-            recorder = _recorder_of(self)
+            recorder: StreamRecorder | None = self.__dict__.get(_RECORDER_ATTR)
             if recorder is None:
                 return base_iter(self)  # type: ignore[no-any-return]
             return recorder.wrap(self._iterator, self)
@@ -337,7 +335,9 @@ def _observed_class(base: type) -> type:
     base_del = getattr(base, "__del__", None)
 
     def __del__(self: Any) -> None:
-        _abandoned(self)
+        recorder = self.__dict__.get(_RECORDER_ATTR)
+        if recorder is not None and not recorder.call.done:
+            _abandoned(recorder)
         if base_del is not None:
             base_del(self)
 
@@ -374,9 +374,9 @@ class _CloseHook:
         return self._method(response)
 
 
-def _hook_close(response: Any, recorder: StreamRecorder) -> None:
+def _hook_close(response: Any, recorder: StreamRecorder, names: tuple[str, ...]) -> None:
     cls = type(response)
-    for name in ("close", "aclose"):
+    for name in names:
         method = getattr(cls, name, None)
         if callable(method):
             setattr(response, name, _CloseHook(response, method, recorder))
@@ -403,7 +403,9 @@ def observe_stream(stream: S, recorder: StreamRecorder) -> S:
     try:
         response = getattr(target, "response", None)
         if response is not None:
-            _hook_close(response, recorder)
+            # A sync stream closes its response with close(), an async one with aclose().
+            is_async = hasattr(type(target), "__aiter__")
+            _hook_close(response, recorder, ("aclose",) if is_async else ("close",))
     except Exception:
         logger.warning("voker: failed to watch a stream's close (ignored)", exc_info=True)
     return stream
@@ -417,6 +419,6 @@ def observe_close(response: Any, recorder: StreamRecorder) -> None:
     """
     try:
         weakref.finalize(response, recorder.finish)
-        _hook_close(response, recorder)
+        _hook_close(response, recorder, ("close", "aclose"))
     except Exception:
         logger.warning("voker: failed to observe a response (ignored)", exc_info=True)

@@ -342,7 +342,6 @@ class ChatStreamRecorder(StreamRecorder):
         self._usage = None
 
 
-_USAGE_NULL = (b',"usage":null', b'"usage":null,')
 _USAGE_OBJECT = (b'"usage":{', b'"usage": {')
 _NO_CHOICES = (b'"choices":[]', b'"choices": []')
 _EVENT_ENDS = (b"\n\n", b"\r\n\r\n", b"\r\r")
@@ -397,17 +396,20 @@ class _UsageEventFilter:
                 yield data
 
     def _read(self, data: bytes) -> bytes:
-        """One network read, edited."""
+        """One network read, edited (runs for every read: the usual case inline)."""
         at_event_start = self._at_event_start
         self._at_event_start = data.endswith(_EVENT_ENDS)
-        return self._edit(data, at_event_start) if b'"usage":' in data else data
+        if b'"usage":' not in data:
+            return data
+        data = data.replace(b',"usage":null', b"").replace(b'"usage":null,', b"")
+        if b'"usage":{' in data or b'"usage": {' in data:
+            data = self._cut_usage_event(data, at_event_start)
+        return data
 
-    def _edit(self, data: bytes, at_event_start: bool) -> bytes:
-        """``data`` (one network read) without ``"usage":null`` and without a complete
-        usage-only event; ``at_event_start``: whether ``data`` begins a new event."""
+    def _cut_usage_event(self, data: bytes, at_event_start: bool) -> bytes:
+        """``data`` without the complete usage-only events in it (handed to the recorder);
+        ``at_event_start``: whether ``data`` begins a new event."""
         try:
-            for pattern in _USAGE_NULL:
-                data = data.replace(pattern, b"")
             for marker in _USAGE_OBJECT:
                 at = data.find(marker)
                 while at >= 0:
