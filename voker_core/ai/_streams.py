@@ -132,6 +132,7 @@ class StreamRecorder:
 
     def _seen(self, item: Any) -> bool:
         """Observe ``item`` (guarded); whether the caller gets it."""
+        self._busy = False
         try:
             show = self.observe(item) is not False
         except Exception:
@@ -141,6 +142,14 @@ class StreamRecorder:
         self._last_item_at = time.perf_counter()
         return show
 
+    def _ended(self, exc: BaseException | None = None) -> None:
+        """The iteration ended: exhausted or left early (``exc`` None), or raising ``exc``."""
+        self._busy = False
+        if exc is None:
+            self.finish()
+        else:
+            self.fail(exc)
+
     def wrap(self, iterator: Iterator[T], owner: object = None) -> Iterator[T]:
         """Yield ``iterator``'s items (minus hidden ones), recording how the iteration ends.
 
@@ -149,33 +158,20 @@ class StreamRecorder:
         if self.call.done:  # a loop resumed after a break or a close: nothing left to record
             yield from iterator
             return
-        observe, now = self.observe, time.perf_counter
+        seen = self._seen
         self._busy = True
         try:
             for item in iterator:
-                self._busy = False
-                # _seen(), inlined: this loop is the per-chunk cost of a stream.
-                try:
-                    show = observe(item) is not False
-                except Exception:
-                    logger.warning(
-                        "voker: failed to observe a streamed item (ignored)", exc_info=True
-                    )
-                    show = True
-                self._last_item_at = now()
-                if show:
+                if seen(item):
                     yield item
                 self._busy = True
         except GeneratorExit:  # the caller's loop was left early
-            self._busy = False
-            self.finish()
+            self._ended()
             raise
         except BaseException as exc:
-            self._busy = False
-            self.fail(exc)
+            self._ended(exc)
             raise
-        self._busy = False
-        self.finish()
+        self._ended()
 
     async def awrap(self, iterator: AsyncIterator[T], owner: object = None) -> AsyncIterator[T]:
         """The async twin of :meth:`wrap`."""
@@ -183,32 +179,20 @@ class StreamRecorder:
             async for item in iterator:
                 yield item
             return
-        observe, now = self.observe, time.perf_counter
+        seen = self._seen
         self._busy = True
         try:
             async for item in iterator:
-                self._busy = False
-                try:
-                    show = observe(item) is not False
-                except Exception:
-                    logger.warning(
-                        "voker: failed to observe a streamed item (ignored)", exc_info=True
-                    )
-                    show = True
-                self._last_item_at = now()
-                if show:
+                if seen(item):
                     yield item
                 self._busy = True
         except GeneratorExit:
-            self._busy = False
-            self.finish()
+            self._ended()
             raise
         except BaseException as exc:
-            self._busy = False
-            self.fail(exc)
+            self._ended(exc)
             raise
-        self._busy = False
-        self.finish()
+        self._ended()
 
     def next_of(self, iterator: Iterator[T]) -> T:
         """``next(iterator)``, skipping hidden items, recording the end of the iteration."""
@@ -219,14 +203,11 @@ class StreamRecorder:
             try:
                 item = next(iterator)
             except StopIteration:
-                self._busy = False
-                self.finish()
+                self._ended()
                 raise
             except BaseException as exc:
-                self._busy = False
-                self.fail(exc)
+                self._ended(exc)
                 raise
-            self._busy = False
             if self._seen(item):
                 return item
 
@@ -239,14 +220,11 @@ class StreamRecorder:
             try:
                 item = await iterator.__anext__()
             except StopAsyncIteration:
-                self._busy = False
-                self.finish()
+                self._ended()
                 raise
             except BaseException as exc:
-                self._busy = False
-                self.fail(exc)
+                self._ended(exc)
                 raise
-            self._busy = False
             if self._seen(item):
                 return item
 
@@ -319,7 +297,7 @@ def _observed_class(base: type) -> type:
         base_iter, base_next = base.__iter__, base.__next__  # type: ignore[attr-defined]
 
         def __iter__(self: Any) -> Iterator[Any]:
-            recorder: StreamRecorder | None = self.__dict__.get(_RECORDER_ATTR)
+            recorder = _recorder_of(self)
             if recorder is None:
                 return base_iter(self)  # type: ignore[no-any-return]
             return recorder.wrap(self._iterator, self)
@@ -335,7 +313,7 @@ def _observed_class(base: type) -> type:
     base_del = getattr(base, "__del__", None)
 
     def __del__(self: Any) -> None:
-        recorder = self.__dict__.get(_RECORDER_ATTR)
+        recorder = _recorder_of(self)
         if recorder is not None and not recorder.call.done:
             _abandoned(recorder)
         if base_del is not None:
