@@ -403,14 +403,17 @@ class _UsageEventFilter:
         edited = data.replace(b',"usage":null', b"")
         if len(edited) == len(data):
             edited = data.replace(b'"usage":null,', b"")
-        return self._cut_usage_event(edited, at_event_start)
+        # A "usage" left is an object: in the usage-only event, which comes last.
+        at = edited.rfind(b'"usage":')
+        return edited if at < 0 else self._cut_usage_event(edited, at, at_event_start)
 
-    def _cut_usage_event(self, data: bytes, at_event_start: bool) -> bytes:
-        """``data`` without the complete usage-only event in it (handed to the recorder);
-        ``at_event_start``: whether ``data`` begins a new event."""
+    def _cut_usage_event(self, data: bytes, at: int, at_event_start: bool) -> bytes:
+        """``data`` without the complete usage-only event in it (handed to the recorder).
+
+        ``at``: the last ``"usage":`` in ``data``; ``at_event_start``: whether ``data`` begins
+        a new event.
+        """
         try:
-            # A "usage" left is an object: in the usage-only event, which comes last.
-            at = data.rfind(b'"usage":')
             while at >= 0:
                 line = data.rfind(b"\n", 0, at) + 1
                 line = data.rfind(b"\r", line, at) + 1 or line  # the start of the line
