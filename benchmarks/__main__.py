@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import sys
 
-from benchmarks import delivery, overhead
+from benchmarks import delivery, overhead, replay
 
 
 def main() -> int:
     print("== Wrapper overhead on the caller's thread (benchmarks/overhead.py) ==", flush=True)
     status = overhead.main([])
+    print("\n== Streamed OpenAI chat replayed in-process (benchmarks/replay.py) ==", flush=True)
+    replay.main(["--rounds", "1000"])
     print("\n== Delivery: caller cost, throughput, memory (benchmarks/delivery.py) ==", flush=True)
     delivery.main()
     return status
