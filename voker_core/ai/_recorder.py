@@ -96,7 +96,7 @@ def _check_optional_str(value: Any, prefix: str, name: str) -> str | None:
     """``value`` if it is None or a non-blank string; else an error naming ``prefix + name``
     (formatted only then: this runs four times per recorded call)."""
     if value is None or (type(value) is str and value and not value.isspace()):
-        return value
+        return value  # the usual case
     if not isinstance(value, str):
         raise TypeError(f"{prefix}{name} must be a string, got {type(value).__name__}")
     if not value.strip():
@@ -149,13 +149,8 @@ def resolve_associations(
     ``require_agent``, no agent) is found either way.
     """
     ctx = current_context()
-    # The usual arguments (None, or a non-blank str) pass these inline checks without a call.
-    if session is not None and (type(session) is not str or not session or session.isspace()):
-        _check_optional_str(session, argument_prefix, "session")
-    if agent is not None and (type(agent) is not str or not agent or agent.isspace()):
-        _check_optional_str(agent, argument_prefix, "agent")
-    session = session or ctx.session
-    agent = agent or ctx.agent
+    session = _check_optional_str(session, argument_prefix, "session") or ctx.session
+    agent = _check_optional_str(agent, argument_prefix, "agent") or ctx.agent
     if session is None:
         raise TypeError(
             f"missing {argument_prefix}session: pass {argument_prefix}session=... or call inside "
@@ -452,8 +447,7 @@ class LLMCall:
     def invoke(self, method: Callable[..., R], kwargs: Mapping[str, Any]) -> R:
         """Resolve the person, then call the provider; a failure is recorded and re-raised
         unchanged. The caller settles the result (it knows the provider's types)."""
-        if not self.assoc._person_resolved:
-            self.resolve_person()
+        self.resolve_person()
         try:
             return method(**kwargs)
         except BaseException as exc:
@@ -626,7 +620,7 @@ class LLMCall:
         if type(pending.output) in _PLAIN_CONTAINERS:
             pending.output = snapshot(pending.output)  # a wrapper's own dict: cheap to copy
         assoc = self.assoc
-        person = assoc._person if assoc._person_resolved else assoc.resolve_person()
+        person = assoc.resolve_person()  # usually resolved already, by (a)invoke()
         submit = getattr(client, "_submit_built_event", None)
         if submit is not None:
             submit("llm", pending, assoc.session, assoc.agent, assoc.agent_version, person)

@@ -143,9 +143,10 @@ class StreamRecorder:
         return show
 
     def _ended(self, exc: BaseException | None = None) -> None:
-        """The iteration ended: exhausted or left early (``exc`` None), or raising ``exc``."""
+        """The iteration ended: exhausted or left early (``exc`` None or the iterator's
+        ``StopIteration``/``StopAsyncIteration``), or raising ``exc``."""
         self._busy = False
-        if exc is None:
+        if exc is None or isinstance(exc, (StopIteration, StopAsyncIteration)):
             self.finish()
         else:
             self.fail(exc)
@@ -202,10 +203,7 @@ class StreamRecorder:
             self._busy = True
             try:
                 item = next(iterator)
-            except StopIteration:
-                self._ended()
-                raise
-            except BaseException as exc:
+            except BaseException as exc:  # StopIteration included: the end
                 self._ended(exc)
                 raise
             if self._seen(item):
@@ -219,10 +217,7 @@ class StreamRecorder:
             self._busy = True
             try:
                 item = await iterator.__anext__()
-            except StopAsyncIteration:
-                self._ended()
-                raise
-            except BaseException as exc:
+            except BaseException as exc:  # StopAsyncIteration included: the end
                 self._ended(exc)
                 raise
             if self._seen(item):
