@@ -22,6 +22,12 @@ def _timed(client: Client, path: str, **params: str) -> float:
     return elapsed
 
 
+# A request that waits on Voker waits for a hanging server (seconds) or the client's timeout
+# (10 s): far above this bound, which a pause of the test process (a full garbage collection on
+# a loaded CI machine: 0.4 s was seen once) stays below.
+_WAITED_ON_VOKER = 1.0
+
+
 def _round(client: Client, make_user: Any, tag: str) -> list[float]:
     """A mix of requests: new users (people.create), chats, custom events, a stream."""
     times = []
@@ -43,7 +49,7 @@ def test_voker_stopped_requests_still_succeed_and_are_not_slower(
     assert len(down) == 12
     # Nothing waits on Voker: a stopped server costs the request nothing measurable.
     assert statistics.median(down) < statistics.median(up) + 0.05
-    assert max(down) < max(up) + 0.25
+    assert max(down) < max(up) + _WAITED_ON_VOKER
     default_voker_client.close(timeout=0.1)  # don't wait for a server that is gone
 
 
@@ -52,8 +58,10 @@ def test_voker_hanging_requests_still_succeed_and_are_not_slower(
 ) -> None:
     _round(client, make_user, "warm")
     up = _round(client, make_user, "up")
-    voker.latency = 3.0  # every Voker request now hangs for 3 s
+    voker.latency = 5.0  # every Voker request now hangs for 5 s
     down = _round(client, make_user, "slow")
+    # The median catches every request waiting a little; the maximum, one kind of request
+    # (4 of the 12) waiting on the hanging server.
     assert statistics.median(down) < statistics.median(up) + 0.05
-    assert max(down) < max(up) + 0.25
+    assert max(down) < max(up) + _WAITED_ON_VOKER
     default_voker_client.close(timeout=0.1)
