@@ -178,6 +178,15 @@ def _reset(token: Token[VokerContext]) -> None:
         _current.set(_EMPTY if old is Token.MISSING else old)
 
 
+def version_for(agent: str | None, agent_version: str | None, outer: VokerContext) -> str | None:
+    """The agent version to use for ``agent``: ``agent_version`` if given, else ``outer``'s -
+    but only when ``agent`` is ``outer``'s agent (or unset): a version belongs to its agent, so
+    naming another agent without a version means that agent's default version."""
+    if agent_version is None and (agent is None or agent == outer.agent):
+        return outer.agent_version
+    return agent_version
+
+
 def _check_name(value: Any, name: str) -> str | None:
     if value is None:
         return None
@@ -230,14 +239,9 @@ class context:
         properties: Mapping[str, Any] = outer.properties
         if self._properties:
             properties = MappingProxyType({**outer.properties, **self._properties})
-        agent_version = self._agent_version
-        if agent_version is None and (self._agent is None or self._agent == outer.agent):
-            # A version belongs to its agent: a context naming another agent without a version
-            # does not inherit the outer agent's version (it means "that agent's default").
-            agent_version = outer.agent_version
         return VokerContext(
             agent=self._agent if self._agent is not None else outer.agent,
-            agent_version=agent_version,
+            agent_version=version_for(self._agent, self._agent_version, outer),
             properties=properties,
             client=self._client if self._client is not None else outer.client,
             _person=person,

@@ -10,39 +10,15 @@ of the iteration (never between steps, so nothing leaks into the server's code):
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator
-from contextlib import AbstractContextManager
 from typing import Any, TypeVar
 
 from django.http import FileResponse
 
+from voker_core._within import EnterContext, aiter_within, iter_within
+
 __all__ = ["bind_streaming"]
 
 R = TypeVar("R")
-
-EnterContext = Callable[[], AbstractContextManager[Any]]
-
-
-def _iter_within(enter: EnterContext, iterable: Iterable[Any]) -> Iterator[Any]:
-    iterator = iter(iterable)
-    while True:
-        with enter():
-            try:
-                chunk = next(iterator)
-            except StopIteration:
-                return
-        yield chunk
-
-
-async def _aiter_within(enter: EnterContext, iterable: AsyncIterable[Any]) -> AsyncIterator[Any]:
-    iterator = iterable.__aiter__()
-    while True:
-        with enter():
-            try:
-                chunk = await iterator.__anext__()
-            except StopAsyncIteration:
-                return
-        yield chunk
 
 
 def bind_streaming(response: R, enter: EnterContext) -> R:
@@ -55,7 +31,7 @@ def bind_streaming(response: R, enter: EnterContext) -> R:
         return response
     content: Any = response.streaming_content  # type: ignore[attr-defined]
     if getattr(response, "is_async", False):
-        response.streaming_content = _aiter_within(enter, content)  # type: ignore[attr-defined]
+        response.streaming_content = aiter_within(enter, content)  # type: ignore[attr-defined]
     else:
-        response.streaming_content = _iter_within(enter, content)  # type: ignore[attr-defined]
+        response.streaming_content = iter_within(enter, content)  # type: ignore[attr-defined]
     return response

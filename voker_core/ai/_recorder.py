@@ -38,7 +38,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar, cast
 
 from voker_core._snapshot import freeze, snapshot, thaw
-from voker_core.context import current_context
+from voker_core.context import current_context, version_for
 
 if TYPE_CHECKING:
     from voker_core.client import VokerClient
@@ -161,10 +161,9 @@ def resolve_associations(
             f"missing {argument_prefix}agent: pass {argument_prefix}agent=... or call inside "
             "voker_core.context(agent=...)"
         )
-    version = _check_optional_str(agent_version, argument_prefix, "agent_version")
-    if version is None and (agent is None or agent == ctx.agent):
-        # A context's version belongs to the context's agent, not to an explicitly named one.
-        version = ctx.agent_version
+    version = version_for(
+        agent, _check_optional_str(agent_version, argument_prefix, "agent_version"), ctx
+    )
     if properties is not None and not isinstance(properties, Mapping):
         raise TypeError(
             f"{argument_prefix}properties must be a dict, got {type(properties).__name__}"
