@@ -296,3 +296,48 @@ def test_longest_strings_are_cut_first_and_containers_last() -> None:
     cut = to_jsonable(many, max_bytes=2000)
     assert _encoded(cut) <= 2000
     assert cut["items"][:3] == [0, 1, 2] and cut["items"][-1].startswith("…[truncated ")
+
+
+def test_long_dict_keys_are_truncated_with_a_marker_and_stay_distinct() -> None:
+    passage = "a retrieved passage used as a key " + "lorem ipsum " * 250
+    value = {"scores": {passage + "A": 0.9, passage + "B": 0.5, "short": 0.1}}
+    result = to_jsonable(value, max_bytes=2000)
+    assert isinstance(result, dict) and _encoded(result) <= 2000
+    scores = result["scores"]
+    assert sorted(scores.values()) == [0.1, 0.5, 0.9]  # no entry lost to a key collision
+    assert scores["short"] == 0.1
+    long_keys = [key for key in scores if key != "short"]
+    assert all(key.startswith("a retrieved passage used as a key lorem") for key in long_keys)
+    assert all("…[truncated " in key for key in long_keys)
+
+
+def test_properties_stay_a_dict_even_as_a_last_resort() -> None:
+    # Nothing can be cut in place (no strings, only one-item containers): the dict keeps the
+    # start of its JSON under a "…" key instead of becoming a string the API would reject.
+    deep: list[Any] = []
+    for _ in range(30):
+        deep = [deep]
+    result = to_jsonable({"a": deep}, max_bytes=50)
+    assert isinstance(result, dict) and _encoded(result) <= 50
+    assert result["…"].startswith('{"a": [[[') and "…[truncated " in result["…"]
+    as_list = to_jsonable([deep], max_bytes=50)
+    assert isinstance(as_list, list) and _encoded(as_list) <= 50
+    assert to_jsonable({"a": deep}, max_bytes=5) == {}  # no room even for a marker
+
+
+@given(
+    st.dictionaries(
+        st.text(max_size=3000),
+        st.text(max_size=3000) | st.dictionaries(st.text(max_size=3000), st.integers(), max_size=3),
+        min_size=1,
+        max_size=6,
+    ),
+    st.integers(32, 5000),
+)
+@settings(max_examples=150, deadline=None)
+def test_a_capped_dict_is_always_a_dict_within_the_cap(
+    value: dict[str, Any], max_bytes: int
+) -> None:
+    result = to_jsonable(value, max_bytes=max_bytes)
+    assert isinstance(result, dict)
+    assert _encoded(result) <= max_bytes

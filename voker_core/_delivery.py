@@ -101,6 +101,7 @@ class _Outcome(enum.Enum):
     SENT = "sent"
     RETRY = "retry"
     REFINGERPRINT = "refingerprint"
+    AWAIT_FINGERPRINT = "await-fingerprint"  # not attempted: the fingerprint is being remade
     FAILED = "failed"
     FILTERED = "filtered"
 
@@ -541,6 +542,10 @@ class Delivery:
                 if self._fingerprint == item.data_fingerprint:
                     self._fingerprint = None
                 self._ready.appendleft(lane)
+            elif outcome is _Outcome.AWAIT_FINGERPRINT:
+                # Nothing was sent: back to the head of the ready lanes, taken again once
+                # _take() has made the new fingerprint. Not an attempt, not a retry.
+                self._ready.appendleft(lane)
             else:
                 if outcome is _Outcome.SENT:
                     self._c_sent += 1
@@ -583,8 +588,15 @@ class Delivery:
         if item.is_event:
             if item.body is None and not self._prepare_event(item):
                 return _Outcome.FILTERED, None
-            fingerprint = self._fingerprint
+            with self._lock:
+                fingerprint = self._fingerprint
+                rejected = fingerprint is None and time.monotonic() < self._fp_rejected_until
             if fingerprint is None:
+                if not rejected:
+                    # Another thread got fingerprint-not-found (and cleared the fingerprint)
+                    # after this item was taken, while it was being prepared: wait for the new
+                    # fingerprint rather than count the event failed.
+                    return _Outcome.AWAIT_FINGERPRINT, None
                 self._warn(
                     "fingerprint-rejected",
                     "voker: dropping events: the Voker API rejected the fingerprint request",

@@ -25,6 +25,7 @@ from voker_core._transport import Transport, encode_path
 from voker_core.config import Settings
 from voker_core.errors import ConfigurationError, VokerError
 from voker_core.fingerprint import fingerprint_payload
+from voker_core.serialize import to_jsonable
 from voker_core.types import Agent, AgentVersion, Fingerprint, Person
 
 __all__ = ["ApiClient"]
@@ -45,9 +46,17 @@ def _optional_str(value: Any, name: str) -> str | None:
 
 
 def _require_dict(value: Any, name: str) -> dict[str, Any]:
+    """Check that ``value`` is a mapping and return a JSON-safe copy of it.
+
+    The same conversion ``VokerClient`` applies on its worker (:func:`to_jsonable`: datetimes,
+    UUIDs, sets, pydantic models... converted; NaN/Infinity spelled as strings, since ``json``
+    would write invalid JSON), so one properties dict works with both clients. No size cap: a
+    direct call reports what the server says about a large body.
+    """
     if not isinstance(value, Mapping):
         raise TypeError(f"{name} must be a dict, got {type(value).__name__}")
-    return dict(value)
+    converted = to_jsonable(value)
+    return converted if isinstance(converted, dict) else {"…": converted}
 
 
 def _as_object(body: Any, what: str) -> Mapping[str, Any]:
@@ -125,6 +134,9 @@ class ApiClientPeople(_Resource):
         return Person.from_dict(_as_object(result, "people.update"))
 
 
+_REQUIRED_FINGERPRINT_KEYS = frozenset({"language", "language_version", "system"})
+
+
 class ApiClientFingerprints(_Resource):
     """``PUT /api/v1/fingerprints``."""
 
@@ -132,9 +144,18 @@ class ApiClientFingerprints(_Resource):
         """Create an anonymous fingerprint for this process.
 
         The payload describes the runtime (Python version, platform, SDK versions, git facts);
-        keyword arguments override or add keys of it.
+        keyword arguments override or add keys of it. An optional key passed as ``None`` (say
+        ``git_branch=None``) is left out of the request, since the API wants absent rather than
+        null; ``None`` for a required key (``language``, ``language_version``, ``system``)
+        keeps the detected value.
         """
-        body = {**fingerprint_payload(), **payload}
+        body = fingerprint_payload()
+        for key, value in payload.items():
+            if value is not None:
+                body[key] = value
+            elif key not in _REQUIRED_FINGERPRINT_KEYS:
+                body.pop(key, None)
+        body = to_jsonable(body)
         result = self._transport.request(
             "PUT", "/api/v1/fingerprints", body=body, what="fingerprints.create"
         )

@@ -15,8 +15,8 @@ counted in :attr:`VokerClient.stats`, never raised.
 
 Most code uses the process-wide default client: :func:`configure` sets it, :func:`get_client`
 returns it (creating it from the environment on first use). Provider wrappers and plug-ins use it
-unless handed a client, so a process runs one delivery worker however many wrapped clients it
-creates.
+unless handed a client, so a process runs one delivery pool (at most ``max_concurrency``
+threads, none while idle) however many wrapped clients it creates.
 
 Without an API key (or with ``enabled=False``) the client is *disabled*: calls are still
 validated, then discarded, and one warning is logged.
@@ -40,7 +40,7 @@ from voker_core._delivery import (
 )
 from voker_core._snapshot import snapshot
 from voker_core.config import Settings
-from voker_core.context import current_context
+from voker_core.context import current_context, version_for
 
 __all__ = ["DeliveryStats", "VokerClient", "configure", "get_client"]
 
@@ -95,26 +95,35 @@ class _Events:
     ) -> None:
         """Queue an event. ``session``, ``agent``, ``agent_version`` and ``person`` default to the
         current :func:`voker_core.context`; a session is required one way or the other
-        (``TypeError`` otherwise). Returns at once; delivery happens in the background.
+        (``TypeError`` otherwise). The context's ``properties`` are merged under ``properties``
+        (explicit keys win). Returns at once; delivery happens in the background.
+
+        The context's ``agent_version`` applies only to the context's agent: an explicit
+        ``agent=`` naming another agent, without ``agent_version=``, is filed under that agent's
+        default version (:func:`voker_core.context.version_for`).
         """
-        if type(event_name) is not str or not event_name:
+        # The fast path skips the call for the usual plain, non-blank string; isspace() is
+        # needed too, so that "  " fails here like every other name rather than at the server.
+        if type(event_name) is not str or not event_name or event_name.isspace():
             event_name = _name(event_name, "event_name")
         props = _properties(properties)
-        if session is None or agent is None or agent_version is None or person is None:
-            ctx = current_context()
+        ctx = current_context()
+        if ctx.properties:
+            # The context's properties are a shallow copy whose values the application may still
+            # mutate: snapshot them too, as the llm recorder does.
+            props = {**snapshot(ctx.properties), **props}
+        if session is None:
+            session = ctx.session
             if session is None:
-                session = ctx.session
-                if session is None:
-                    raise TypeError(
-                        "events.create() needs a session: pass session=... or call it inside "
-                        "voker_core.context(session=...)"
-                    )
-            if agent is None:
-                agent = ctx.agent
-            if agent_version is None:
-                agent_version = ctx.agent_version
-            if person is None and ctx.has_person:
-                person = _resolve_person(ctx)
+                raise TypeError(
+                    "events.create() needs a session: pass session=... or call it inside "
+                    "voker_core.context(session=...)"
+                )
+        agent_version = version_for(agent, agent_version, ctx)
+        if agent is None:
+            agent = ctx.agent
+        if person is None and ctx.has_person:
+            person = _resolve_person(ctx)
         session = _name(session, "session")
         if agent is not None:
             agent = _name(agent, "agent")

@@ -120,6 +120,11 @@ class Settings:
             if value is None and name in defaults.ENV and defaults.ENV[name] in env:
                 value = env[defaults.ENV[name]]
                 source = defaults.ENV[name]
+                if name == "base_url" and not value.strip():
+                    # VOKER_BASE_URL= (a blank line in a .env or compose template) means
+                    # "unset", as a blank VOKER_API_KEY does; an explicit base_url="" stays an
+                    # error below.
+                    continue
             if value is None:
                 continue
             values[name] = cls._validate(name, value, source)

@@ -23,8 +23,10 @@ Rules:
 - Reference cycles and nesting deeper than :data:`MAX_DEPTH` are cut with a marker string.
 - Anything else becomes its ``repr``; a ``repr`` that raises becomes ``"<unrepresentable T>"``.
 - With ``max_bytes``, the encoded size is capped: base64 blobs and data URLs are shortened first,
-  then the longest strings, each keeping a prefix and a visible ``"…[truncated N chars]"`` marker;
-  as a last resort long containers are cut too.
+  then the longest strings and dict keys, each keeping a prefix and a visible
+  ``"…[truncated N chars]"`` marker; then long containers are cut too. A dict stays a dict and a
+  list a list whatever it takes (the API rejects ``properties`` that are not an object): the last
+  resort is ``{"…": "<the start of its JSON>…[truncated N chars]"}``.
 """
 
 from __future__ import annotations
@@ -267,12 +269,19 @@ def to_jsonable(obj: Any, *, max_bytes: int | None = None) -> Any:
     except Exception:
         logger.debug("voker: could not convert %s to JSON", type(obj).__name__, exc_info=True)
         value = _safe_repr(obj)
+    if isinstance(obj, Mapping) and not isinstance(value, dict):
+        # Event properties must stay a JSON object, even when converting them failed.
+        value = {"…": value}
     if max_bytes is not None:
         try:
             value = _fit(value, max_bytes)
         except Exception:
             logger.debug("voker: could not shrink a value to %d bytes", max_bytes, exc_info=True)
-            value = _truncate(_safe_repr(value), max(0, max_bytes // 2))
+            text = _safe_repr(value)
+            if isinstance(value, (dict, list)):
+                value = _last_resort(value, text, max_bytes)
+            else:
+                value = _truncate(text, max(0, max_bytes // 2))
     return value
 
 
@@ -350,6 +359,60 @@ def _string_slots(value: Any, slots: list[_Slot]) -> None:
                     stack.append(item)
 
 
+def _dicts(value: Any) -> list[dict[str, Any]]:
+    """Every dict in ``value``, ``value`` included (their keys may need shortening)."""
+    found: list[dict[str, Any]] = []
+    stack = [value]
+    while stack:
+        current = stack.pop()
+        if isinstance(current, dict):
+            found.append(current)
+            stack.extend(v for v in current.values() if isinstance(v, (dict, list)))
+        elif isinstance(current, list):
+            stack.extend(v for v in current if isinstance(v, (dict, list)))
+    return found
+
+
+def _shorten_keys(container: dict[str, Any], limit: int) -> bool:
+    """Cut the keys of ``container`` longer than ``limit`` (plus a marker's room) to ``limit``
+    chars and a marker, keeping the order and every entry (a cut key that collides with another
+    key gets a ``~2``, ``~3``... before its marker). Returns whether any key changed."""
+    long_keys = {key for key in container if len(key) > limit + len(_marker(len(key)))}
+    if not long_keys:
+        return False
+    items = list(container.items())
+    taken = {key for key, _ in items if key not in long_keys}
+    container.clear()
+    for key, item in items:
+        if key in long_keys:
+            base = short = _truncate(key, limit)
+            marker = _CHARS_MARKER.search(base)
+            cut = marker.start() if marker is not None else len(base)
+            counter = 2
+            while short in taken:
+                short = f"{base[:cut]}~{counter}{base[cut:]}"
+                counter += 1
+            key = short
+        taken.add(key)
+        container[key] = item
+    return True
+
+
+def _last_resort(value: dict[str, Any] | list[Any], text: str, max_bytes: int) -> Any:
+    """``value`` could not be shrunk in place: keep the start of its JSON ``text``, still inside
+    a dict (or list), so that the result keeps the type the API expects."""
+
+    def wrap(text: str) -> dict[str, Any] | list[Any]:
+        return {"…": text} if isinstance(value, dict) else [text]
+
+    # Bytes left for the string once the wrapper (which counts the string's quotes) is paid for.
+    room = max_bytes - _encoded_size(wrap("")) + 2
+    wrapped = wrap(_fit_string(text, room) if room > 2 else "")
+    if _encoded_size(wrapped) <= max_bytes:
+        return wrapped
+    return {} if isinstance(value, dict) else []
+
+
 def _fit(value: Any, max_bytes: int) -> Any:
     size = _encoded_size(value)
     if size <= max_bytes:
@@ -361,6 +424,7 @@ def _fit(value: Any, max_bytes: int) -> Any:
 
     slots: list[_Slot] = []
     _string_slots(value, slots)
+    dicts = _dicts(value)
 
     # 1. Blobs (base64, data URLs) carry no analytics value beyond their type and length.
     for container, key in slots:
@@ -371,19 +435,28 @@ def _fit(value: Any, max_bytes: int) -> Any:
             container[key] = _truncate(text, keep)
     size = _encoded_size(value)
 
-    # 2. Cap the longest strings at a common length, lowered until the value fits. When even
+    # 2. Cap the longest strings - values and dict keys alike (a retrieved passage may well be
+    #    a key of a score map) - at a common length, lowered until the value fits. When even
     #    short strings would not make it fit, the bulk is in many small items: halve the
     #    longest container and try again.
     for _ in range(128):
         if size <= max_bytes:
             return value
-        lengths = sorted((len(c[k]) for c, k in slots), reverse=True)
+        lengths = [len(c[k]) for c, k in slots]
+        lengths.extend(len(key) for container in dicts for key in container)
+        lengths.sort(reverse=True)
         limit = _water_level(lengths, size - max_bytes)
         if limit is not None:
             for container, key in slots:
                 text = container[key]
                 if len(text) > limit + len(_marker(len(text))):
                     container[key] = _truncate(text, limit)
+            renamed = False
+            for container in dicts:
+                renamed = _shorten_keys(container, limit) or renamed
+            if renamed:  # the slots name the old keys
+                slots = []
+                _string_slots(value, slots)
         else:
             longest = _longest_container(value)
             if longest is None or len(longest) <= 1:
@@ -391,10 +464,12 @@ def _fit(value: Any, max_bytes: int) -> Any:
             _halve(longest)
             slots = []
             _string_slots(value, slots)
+            dicts = _dicts(value)
         size = _encoded_size(value)
     if size <= max_bytes:
         return value
-    return _fit_string(json.dumps(value, ensure_ascii=False), max_bytes)
+    # Never turn the container into a string: the API rejects non-object properties.
+    return _last_resort(value, json.dumps(value, ensure_ascii=False), max_bytes)
 
 
 def _water_level(lengths: list[int], excess: int) -> int | None:

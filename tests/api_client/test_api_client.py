@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+import math
+import platform
+import uuid
+from datetime import date, datetime, timezone
 from typing import Any
 
 import pytest
@@ -108,6 +111,44 @@ def test_fingerprint_and_event_land(api: ApiClient, voker_server: Any) -> None:
     assert api.agents.get(agent_name="bot").agent_name == "bot"
     assert api.agent_versions.get(agent_name="bot", agent_version_name="v9")
     assert api.people.get(person_id="p-1").person_id == "p-1"
+
+
+def test_non_json_properties_are_converted_like_voker_client_does(
+    api: ApiClient, voker_server: Any
+) -> None:
+    # The same dict VokerClient accepts: no bare TypeError from json, no invalid JSON for NaN.
+    when = datetime(2024, 5, 1, 12, 30, tzinfo=timezone.utc)
+    ident = uuid.UUID(int=7)
+    fingerprint = api.fingerprints.create().fingerprint_id
+    api.events.create(
+        event_name="e",
+        properties={"at": when, "id": ident, "tags": {"b", "a"}, "score": math.nan},
+        session="s",
+        fingerprint_id=fingerprint,
+    )
+    [event] = voker_server.events()
+    assert event["properties"] == {
+        "at": "2024-05-01T12:30:00+00:00",
+        "id": str(ident),
+        "tags": ["a", "b"],
+        "score": "NaN",
+    }
+    person = api.people.create(person_id="p", properties={"signed_up": date(2024, 5, 1)})
+    assert person.properties == {"signed_up": "2024-05-01"}
+    updated = api.people.update(person_id="p", properties={"seen": {3}})
+    assert updated.properties == {"signed_up": "2024-05-01", "seen": [3]}
+
+
+def test_fingerprint_none_overrides_are_left_out(api: ApiClient, voker_server: Any) -> None:
+    # git_branch=None means "no branch": the key is absent (the API 422s a null).
+    fingerprint = api.fingerprints.create(git_branch=None, language_version=None, extra="x")
+    [stored] = voker_server.fingerprints()
+    assert stored["fingerprint_id"] == fingerprint.fingerprint_id
+    payload = stored["payload"]
+    assert "git_branch" not in payload
+    assert payload["language_version"] == platform.python_version()  # required: kept
+    assert payload["extra"] == "x"
+    assert None not in payload.values()
 
 
 def test_each_not_found_kind_has_its_own_error(api: ApiClient) -> None:

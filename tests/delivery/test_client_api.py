@@ -47,6 +47,7 @@ class Reply(pydantic.BaseModel):
         ({"event_name": "e", "properties": {}}, TypeError, "session"),
         ({"event_name": 1, "properties": {}, "session": "s"}, TypeError, "event_name"),
         ({"event_name": "", "properties": {}, "session": "s"}, ValueError, "event_name"),
+        ({"event_name": " \t\n", "properties": {}, "session": "s"}, ValueError, "event_name"),
         ({"event_name": "e", "properties": [1], "session": "s"}, TypeError, "properties"),
         ({"event_name": "e", "properties": "x", "session": "s"}, TypeError, "properties"),
         ({"event_name": "e", "session": "s", "agent": 3}, TypeError, "agent"),
@@ -98,6 +99,8 @@ def test_bad_write_arguments_raise(
         ({"flush_timeout": "soon"}, TypeError, "flush_timeout"),
         ({"before_send": 3}, TypeError, "before_send"),
         ({"base_url": "ftp://x"}, ValueError, "base_url"),
+        ({"base_url": ""}, ValueError, "base_url"),
+        ({"base_url": "  "}, ValueError, "base_url"),
         ({"no_such_option": 1}, TypeError, "no_such_option"),
     ],
 )
@@ -223,6 +226,26 @@ def test_oversized_properties_are_truncated_with_a_marker_not_rejected(
     assert len(props["text"]) > 1000  # the text kept what the budget allows once the blob is cut
 
 
+def test_a_long_dict_key_is_truncated_and_properties_stay_an_object(
+    voker_server: Any, make_client: Callable[..., VokerClient]
+) -> None:
+    # The bulk is in keys (retrieved passages used as the keys of a score map): the keys are
+    # cut, with a marker, rather than the whole properties turned into a string the API rejects.
+    client = make_client(base_url=voker_server.base_url, max_event_bytes=2000)
+    passage = "a retrieved passage used as a dict key " + "lorem ipsum " * 250
+    scores = {passage + "one": 0.93, passage + "two": 0.5}
+    client.events.create(event_name="retrieval", session="s", properties={"scores": scores, "k": 2})
+    assert client.flush(5)
+    assert (client.stats.sent, client.stats.failed) == (1, 0)
+    [event] = voker_server.events()
+    props = event["properties"]
+    assert props["k"] == 2
+    assert sorted(props["scores"].values()) == [0.5, 0.93]  # both entries kept, apart
+    for key in props["scores"]:
+        assert key.startswith("a retrieved passage used as a dict key lorem ipsum")
+        assert "…[truncated " in key
+
+
 # --- context ---------------------------------------------------------------------------------
 
 
@@ -259,6 +282,53 @@ def test_events_take_session_agent_and_person_from_the_context(
     assert events["c"]["person"] == "inner-person"
     assert events["c"]["properties"] == {}
     assert calls == [1]  # the lazy person was resolved once
+
+
+def test_an_explicit_other_agent_does_not_inherit_the_context_version(
+    voker_server: Any, make_client: Callable[..., VokerClient]
+) -> None:
+    # A version belongs to its agent: the context's v7 is support-bot's, not billing-bot's.
+    client = make_client(base_url=voker_server.base_url)
+    with voker_core.context(session="s", agent="support-bot", agent_version="v7"):
+        client.events.create(event_name="other-agent", agent="billing-bot")
+        client.events.create(event_name="same-agent", agent="support-bot")
+        client.events.create(event_name="explicit", agent="billing-bot", agent_version="v2")
+        client.events.create(event_name="from-context")
+    assert client.flush(5)
+    filed = {e["event_name"]: (e["agent"], e["agent_version"]) for e in voker_server.events()}
+    assert filed == {
+        "other-agent": ("billing-bot", "default"),
+        "same-agent": ("support-bot", "v7"),
+        "explicit": ("billing-bot", "v2"),
+        "from-context": ("support-bot", "v7"),
+    }
+    billing_versions = {v["agent_version_name"] for v in voker_server.agent_versions("billing-bot")}
+    assert "v7" not in billing_versions
+
+
+def test_context_properties_are_merged_into_events(
+    voker_server: Any, make_client: Callable[..., VokerClient]
+) -> None:
+    client = make_client(base_url=voker_server.base_url)
+    shared = {"plan": ["pro"]}
+    with voker_core.context(session="s", properties={"tenant": "acme", "shared": shared}):
+        with voker_core.context(properties={"region": "eu", "tenant": "inner"}):
+            client.events.create(event_name="thumbs_up", properties={"message_id": 42})
+            client.events.create(event_name="override", properties={"tenant": "explicit"})
+        client.events.create(event_name="bare")
+        shared["plan"].append("mutated after create")  # the event keeps what it was given
+    assert client.flush(5)
+    props = {e["event_name"]: e["properties"] for e in voker_server.events()}
+    assert props == {
+        "thumbs_up": {
+            "tenant": "inner",
+            "shared": {"plan": ["pro"]},
+            "region": "eu",
+            "message_id": 42,
+        },
+        "override": {"tenant": "explicit", "shared": {"plan": ["pro"]}, "region": "eu"},
+        "bare": {"tenant": "acme", "shared": {"plan": ["pro"]}},
+    }
 
 
 def test_no_session_anywhere_is_a_type_error(make_client: Callable[..., VokerClient]) -> None:
@@ -489,6 +559,25 @@ def test_get_client_is_one_instance_across_threads(voker_server: Any) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert [e["event_name"] for e in voker_server.events()] == ["from-env"]
+
+
+def test_a_blank_voker_base_url_means_the_default_url(voker_server: Any) -> None:
+    # VOKER_BASE_URL= (a blank line of a .env template) must not make get_client() raise on
+    # every use; it counts as unset, as a blank VOKER_API_KEY does.
+    result = run_python(
+        """
+        import voker_core
+        from voker_core.config import DEFAULT_BASE_URL
+
+        client = voker_core.get_client()
+        assert client.settings.base_url == DEFAULT_BASE_URL, client.settings.base_url
+        assert voker_core.ApiClient(api_key="k").base_url == DEFAULT_BASE_URL
+        client.close(0)
+        """,
+        env={"VOKER_API_KEY": "env-key", "VOKER_BASE_URL": ""},
+    )
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
 
 
 def test_configure_replaces_and_closes_the_previous_default(voker_server: Any) -> None:

@@ -172,6 +172,43 @@ def test_fingerprint_not_found_makes_a_new_fingerprint_and_resends(
     assert [e["fingerprint_id"] for e in events] == fingerprints
 
 
+def test_event_prepared_while_the_fingerprint_is_remade_is_resent_not_failed(
+    voker_server: Any, faulty: FaultyServer, make_client: Callable[..., VokerClient]
+) -> None:
+    """Thread A gets fingerprint-not-found and clears the fingerprint while thread B is still
+    preparing another event (a slow ``before_send``). B must wait for the new fingerprint and
+    send, not count its event failed."""
+    new_fingerprint_requested = threading.Event()
+
+    def before_send(event: dict[str, Any]) -> dict[str, Any]:
+        if event["session"] == "slow":
+            # Hold this event until the second fingerprint request is on the wire: the old
+            # fingerprint is gone and the new one not there yet.
+            deadline = time.monotonic() + 5
+            while faulty.count("PUT", "/api/v1/fingerprints") < 2:
+                assert time.monotonic() < deadline, "the fingerprint was never remade"
+                time.sleep(0.01)
+            new_fingerprint_requested.set()
+        return event
+
+    # Both fingerprint requests are slow: the first so that both events are queued before
+    # either is taken (two threads take them), the second to keep the window open.
+    faulty.slow(2, delay=0.5, path_prefix="/api/v1/fingerprints")
+    faulty.not_found(1, kind="fingerprint-not-found", path_prefix="/api/v1/events")
+    client = make_client(base_url=faulty.base_url, before_send=before_send)
+    client.events.create(event_name="held", properties={"i": 0}, session="slow")
+    client.events.create(event_name="404", properties={"i": 0}, session="fast")
+    assert client.flush(10)
+    assert new_fingerprint_requested.is_set()
+    stats = client.stats
+    assert (stats.sent, stats.failed, stats.dropped) == (2, 0, 0)
+    fingerprints = [f["fingerprint_id"] for f in voker_server.fingerprints()]
+    assert len(fingerprints) == 2
+    events = {e["event_name"]: e for e in voker_server.events()}
+    assert sorted(events) == ["404", "held"]
+    assert {e["fingerprint_id"] for e in events.values()} == {fingerprints[1]}
+
+
 def test_voker_down_for_the_whole_run_stays_bounded_and_closes_fast(
     make_client: Callable[..., VokerClient], closed_port: int
 ) -> None:
