@@ -9,116 +9,229 @@ does not have to pass ``voker_session=`` everywhere::
     with voker_core.context(session="conv-42", agent="support-bot", person="user-7"):
         client.chat.completions.create(model="gpt-4.1-mini", messages=[...])  # no voker_* kwargs
 
-    @voker_core.context(agent="billing-bot")     # also a decorator, sync or async
+    @voker_core.context(agent="billing-bot")     # also a decorator: sync, async, generators
     def answer(question): ...
 
 Contexts nest: an inner context's non-None fields override the outer ones and its ``properties``
 are merged over the outer ones; a context naming a different agent without a version does not
 inherit the outer agent's version (a version belongs to its agent). The state lives in a
 :class:`contextvars.ContextVar`, so every thread and every asyncio task sees its own context
-(asyncio tasks start with a copy of their creator's).
+(asyncio tasks start with a copy of their creator's) - even when one ``context`` object, say a
+module-level ``BOT = voker_core.context(agent="support-bot")``, is entered by several of them at
+once. A decorated generator (sync or async) runs inside the context only while its own code
+runs, never while its consumer holds an item.
 
-``person`` may be a zero-argument callable (or an object with an async ``aresolve()`` method),
-resolved the first time an event needs it and at most once per context, so a web request that
-makes no LLM call never touches the user table. ``session`` may likewise be a zero-argument
-callable (synchronous only: it is read where the session is needed, e.g. by
-``current_context().session``), so a web plug-in can create a session cookie only for requests
-that record something. A nested context that does not set a field shares the outer one's lazy
-value, so it is still resolved once.
+``person`` and ``session`` may each be lazy: a zero-argument callable, a coroutine function, or
+an object with ``__call__`` and an async ``aresolve()`` (:class:`AsyncResolver`). A lazy value is
+resolved the first time it is needed and at most once per context - by synchronous readers
+(``current_context().session``, :meth:`VokerContext.resolve_person`) and async ones
+(:meth:`VokerContext.aresolve_session`, :meth:`VokerContext.aresolve_person`) alike, and by
+concurrent awaiters, which share one resolution. So a web request that makes no LLM call never
+touches the user table, and a web plug-in creates a session cookie only for requests that record
+something. A nested context that does not set a field shares the outer one's lazy value.
+
+A lazy source never raises into the application: one that fails is logged once (logger
+``voker``, with the traceback) and gives no person, or a random session id for that context, so
+the LLM call goes on and its events still land together. A source that can only be awaited (a
+coroutine function) reads as ``None`` from synchronous code, unresolved, until an async reader
+resolves it.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import functools
 import inspect
+import logging
 import threading
-from collections.abc import Callable, Iterator, Mapping
+import uuid
+from collections.abc import AsyncGenerator, Awaitable, Callable, Generator, Iterator, Mapping
 from contextvars import ContextVar, Token
 from dataclasses import dataclass, field
 from types import MappingProxyType, TracebackType
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast, runtime_checkable
+from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar, cast, runtime_checkable
+
+from voker_core._within import aiter_within, iter_within
 
 if TYPE_CHECKING:
     from voker_core.client import VokerClient
 
-__all__ = ["PersonSource", "SessionSource", "VokerContext", "context", "current_context"]
+__all__ = [
+    "AsyncResolver",
+    "PersonSource",
+    "SessionSource",
+    "VokerContext",
+    "context",
+    "current_context",
+]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+logger = logging.getLogger("voker")
+
 
 @runtime_checkable
-class AsyncPersonResolver(Protocol):
-    """A lazy person that can also be resolved without blocking an event loop."""
+class AsyncResolver(Protocol):
+    """A lazy person or session that can be resolved both ways: called from synchronous code,
+    awaited (``aresolve()``) from async code without blocking the event loop."""
 
     def __call__(self) -> str | None: ...
 
     async def aresolve(self) -> str | None: ...
 
 
-PersonSource = str | Callable[[], str | None] | AsyncPersonResolver
-SessionSource = str | Callable[[], str | None]
+AsyncPersonResolver = AsyncResolver  # its former name
+
+LazySource = Callable[[], str | None] | Callable[[], Awaitable[str | None]] | AsyncResolver
+PersonSource = str | LazySource
+SessionSource = str | LazySource
 
 _UNRESOLVED: Any = object()
 
 
 class _Lazy:
-    """Resolves a person or session callable once; shared by a context and the ones nested in it."""
+    """Resolves a person or session source once; shared by a context and the ones nested in it.
 
-    __slots__ = ("_lock", "_source", "_value")
+    Synchronous readers serialise on a lock, so threads call the source once. Async readers on
+    one event loop share one task, so concurrent awaiters call it once too. The two paths do
+    not wait for each other (a thread blocked on a lock held across an ``await`` could stall an
+    event loop), so in the rare case that both run at once the source may be called twice - but
+    the first result is kept and every reader gets that one.
+    """
 
-    def __init__(self, source: Callable[[], Any]) -> None:
+    __slots__ = ("_kind", "_resolving", "_source", "_state", "_task", "_value", "_warned")
+
+    def __init__(self, source: Callable[[], Any], kind: Literal["person", "session"]) -> None:
         self._source = source
+        self._kind = kind
         self._value: Any = _UNRESOLVED
-        self._lock = threading.Lock()
+        self._resolving = threading.Lock()  # held while a synchronous reader calls the source
+        self._state = threading.Lock()  # held briefly, never across a call or an await
+        self._task: asyncio.Task[str | None] | None = None
+        self._warned = False
 
-    def _accept(self, value: Any) -> str | None:
+    # -- settling ------------------------------------------------------------------------------
+
+    def _settle(self, value: Any) -> str | None:
+        """Keep ``value`` unless another reader settled first; return the kept value."""
         if value is not None and not isinstance(value, str):
             value = str(value)
         if value is not None and not value.strip():
             value = None  # an empty id means "none", as it would for an explicit argument
-        self._value = value
-        return cast("str | None", value)
+        with self._state:
+            if self._value is _UNRESOLVED:
+                self._value = value
+            return cast("str | None", self._value)
+
+    def _settle_failure(self) -> str | None:
+        """The source raised (call from an ``except`` block): log it once and fall back."""
+        fallback = uuid.uuid4().hex if self._kind == "session" else None
+        with self._state:
+            if self._value is not _UNRESOLVED:
+                return cast("str | None", self._value)  # another reader settled it meanwhile
+            self._value = fallback
+        if self._kind == "session":
+            # A random id keeps this context's events together, as the Django and Flask
+            # plug-ins do when their session store fails; raising would break the LLM call.
+            logger.warning(
+                "voker: the context's session source raised; using a random session id for "
+                "this context",
+                exc_info=True,
+            )
+        else:
+            logger.warning(
+                "voker: resolving the context's person failed; recording without one",
+                exc_info=True,
+            )
+        return fallback
+
+    # -- synchronous readers -------------------------------------------------------------------
 
     def resolve(self) -> str | None:
-        if self._value is not _UNRESOLVED:
-            return cast("str | None", self._value)
-        with self._lock:
-            if self._value is _UNRESOLVED:
+        value = self._value
+        if value is not _UNRESOLVED:
+            return cast("str | None", value)
+        with self._resolving:
+            if self._value is not _UNRESOLVED:
+                return cast("str | None", self._value)
+            try:
                 result = self._source()
-                if inspect.isawaitable(result):
-                    # A coroutine cannot be awaited from synchronous code; close it so Python
-                    # does not warn, and treat the person as unknown here.
-                    close = getattr(result, "close", None)
-                    if close is not None:
-                        close()
-                    return None
-                return self._accept(result)
-            return cast("str | None", self._value)
+            except Exception:
+                return self._settle_failure()
+            if inspect.isawaitable(result):
+                self._cannot_await(result)
+                return None  # left unresolved: an async reader may still resolve it
+            return self._settle(result)
+
+    def _cannot_await(self, result: Awaitable[Any]) -> None:
+        # A coroutine cannot be awaited from synchronous code; close it so Python does not warn.
+        close = getattr(result, "close", None)
+        if close is not None:
+            close()
+        if not self._warned:
+            self._warned = True
+            logger.warning(
+                "voker: the context's %s source can only be awaited, but was read from "
+                "synchronous code; treating it as unknown here (give it a synchronous __call__ "
+                "too, see voker_core.context.AsyncResolver)",
+                self._kind,
+            )
+
+    # -- async readers -------------------------------------------------------------------------
 
     async def aresolve(self) -> str | None:
-        if self._value is not _UNRESOLVED:
-            return cast("str | None", self._value)
+        value = self._value
+        if value is not _UNRESOLVED:
+            return cast("str | None", value)
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # awaited outside asyncio (e.g. trio): no task to share
+            return await self._run()
+        with self._state:
+            if self._value is not _UNRESOLVED:
+                return cast("str | None", self._value)
+            task = self._task
+            # A done task that settled nothing was cancelled (its loop shut down, say), and one
+            # on a closed loop never will finish: start afresh rather than hand either on.
+            if task is None or task.done() or task.get_loop().is_closed():
+                task = self._task = loop.create_task(self._run())
+                task.add_done_callback(self._forget)
+        if task.get_loop() is not loop:
+            # Being resolved on another thread's event loop, whose task this loop cannot await:
+            # resolve here too; the first result is kept, so every reader sees the same value.
+            return await self._run()
+        # shield: an awaiter that is cancelled must not cancel the resolution the others share.
+        return await asyncio.shield(task)
+
+    async def _run(self) -> str | None:
         source = self._source
-        if isinstance(source, AsyncPersonResolver):
-            result: Any = await source.aresolve()
-        else:
-            result = source()
-            if inspect.isawaitable(result):
-                result = await result
-        if self._value is _UNRESOLVED:
-            self._accept(result)
-        return cast("str | None", self._value)
+        try:
+            if isinstance(source, AsyncResolver):
+                result: Any = await source.aresolve()
+            else:
+                result = source()
+                if inspect.isawaitable(result):
+                    result = await result
+        except Exception:
+            return self._settle_failure()
+        return self._settle(result)
+
+    def _forget(self, task: asyncio.Task[str | None]) -> None:
+        # Drop the finished task (and the loop it holds on to); the value, if any, is kept.
+        with self._state:
+            if self._task is task:
+                self._task = None
 
 
 @dataclass(frozen=True)
 class VokerContext:
     """The effective context at one point of execution (immutable).
 
-    ``person`` may still be lazy: read it with :meth:`resolve_person` (or ``await
-    aresolve_person()`` in async code), which resolves it at most once. ``session`` may be lazy
-    too; reading the property resolves it (once). ``repr`` leaves both out so that printing a
-    context never triggers a resolution.
+    ``person`` and ``session`` may still be lazy: read them with :meth:`resolve_person` and
+    :attr:`session` (or ``await`` :meth:`aresolve_person` / :meth:`aresolve_session` in async
+    code), which resolve each at most once. ``repr`` leaves both out so that printing a context
+    never triggers a resolution.
     """
 
     agent: str | None = None
@@ -129,15 +242,27 @@ class VokerContext:
     _session: str | _Lazy | None = field(default=None, repr=False)
 
     @property
+    def has_session(self) -> bool:
+        """Whether a session (resolved or lazy) is set; reading this resolves nothing."""
+        return self._session is not None
+
+    @property
     def session(self) -> str | None:
-        """The session id (calls a lazy session source the first time it is read)."""
+        """The session id (calls a lazy session source the first time it is read; prefer
+        :meth:`aresolve_session` in async code)."""
         if isinstance(self._session, _Lazy):
             return self._session.resolve()
         return self._session
 
+    async def aresolve_session(self) -> str | None:
+        """Like :attr:`session`, awaiting an async session source instead of blocking."""
+        if isinstance(self._session, _Lazy):
+            return await self._session.aresolve()
+        return self._session
+
     @property
     def has_person(self) -> bool:
-        """Whether a person (resolved or lazy) is set."""
+        """Whether a person (resolved or lazy) is set; reading this resolves nothing."""
         return self._person is not None
 
     def resolve_person(self) -> str | None:
@@ -161,6 +286,13 @@ class VokerContext:
 _EMPTY = VokerContext()
 _current: ContextVar[VokerContext] = ContextVar("voker_context", default=_EMPTY)
 
+# The active `with` entries of `context` objects in this execution context, innermost last:
+# (the object, the token to reset on leaving). Kept here, not on the object, because one object
+# may be entered by several threads or tasks at once, and each must leave its own entry. An
+# entry lives only until its `with` ends; one never left goes away with its contextvars.Context.
+_Entry = tuple["context", Token[VokerContext]]
+_entries: ContextVar[tuple[_Entry, ...]] = ContextVar("voker_context_entries", default=())
+
 
 def current_context() -> VokerContext:
     """Return the context in effect here (an empty one when none was entered)."""
@@ -171,9 +303,9 @@ def _reset(token: Token[VokerContext]) -> None:
     try:
         _current.reset(token)
     except ValueError:
-        # Left in another contextvars.Context than the one it was entered in (a generator
-        # resumed elsewhere, a framework that copies contexts): restore the state before entry
-        # instead of raising into the application.
+        # Left in another contextvars.Context than the one it was entered in (a copy of it, made
+        # by a framework or an asyncio task): restore the state before entry instead of raising
+        # into the application.
         old = token.old_value
         _current.set(_EMPTY if old is Token.MISSING else old)
 
@@ -197,10 +329,17 @@ def _check_name(value: Any, name: str) -> str | None:
     return value
 
 
-class context:
-    """Enter a Voker context for a block, a function or a coroutine function.
+# What one entry of a context sets for the person and the session: a string, or a lazy value
+# made for that entry (shared by the contexts nested in it), or None to inherit.
+_Own = tuple["str | _Lazy | None", "str | _Lazy | None"]
 
-    Arguments left as ``None`` are inherited from the enclosing context.
+
+class context:
+    """Enter a Voker context for a block, a function, a coroutine function or a generator.
+
+    Arguments left as ``None`` are inherited from the enclosing context. One object may be
+    entered any number of times, nested or concurrently from several threads and tasks; each
+    entry (and each call of a decorated function) resolves its lazy values afresh.
     """
 
     def __init__(
@@ -225,17 +364,17 @@ class context:
             raise TypeError(f"properties must be a dict, got {type(properties).__name__}")
         self._properties = dict(properties) if properties else None
         self._client = client
-        # Tokens of the active `with` entries of this object, innermost last. The decorator does
-        # not use them: each decorated call enters and leaves on its own (see _entered).
-        self._tokens: list[Token[VokerContext]] = []
 
-    def _build(self, outer: VokerContext) -> VokerContext:
-        person: str | _Lazy | None = outer._person
-        if self._person is not None:
-            person = _Lazy(self._person) if callable(self._person) else self._person
-        session: str | _Lazy | None = outer._session
-        if self._session is not None:
-            session = _Lazy(self._session) if callable(self._session) else self._session
+    def _own(self) -> _Own:
+        """This entry's person and session, lazy sources wrapped in a fresh :class:`_Lazy`."""
+        person, session = self._person, self._session
+        return (
+            _Lazy(person, "person") if callable(person) else person,
+            _Lazy(session, "session") if callable(session) else session,
+        )
+
+    def _build(self, outer: VokerContext, own: _Own) -> VokerContext:
+        person, session = own
         properties: Mapping[str, Any] = outer.properties
         if self._properties:
             properties = MappingProxyType({**outer.properties, **self._properties})
@@ -244,13 +383,16 @@ class context:
             agent_version=version_for(self._agent, self._agent_version, outer),
             properties=properties,
             client=self._client if self._client is not None else outer.client,
-            _person=person,
-            _session=session,
+            _person=person if person is not None else outer._person,
+            _session=session if session is not None else outer._session,
         )
 
+    # -- with / async with ---------------------------------------------------------------------
+
     def __enter__(self) -> VokerContext:
-        ctx = self._build(_current.get())
-        self._tokens.append(_current.set(ctx))
+        ctx = self._build(_current.get(), self._own())
+        token = _current.set(ctx)
+        _entries.set((*_entries.get(), (self, token)))
         return ctx
 
     def __exit__(
@@ -259,16 +401,15 @@ class context:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if self._tokens:
-            _reset(self._tokens.pop())
-
-    @contextlib.contextmanager
-    def _entered(self) -> Iterator[VokerContext]:
-        token = _current.set(self._build(_current.get()))
-        try:
-            yield _current.get()
-        finally:
-            _reset(token)
+        entries = _entries.get()
+        for i in range(len(entries) - 1, -1, -1):  # this execution context's innermost entry
+            owner, token = entries[i]
+            if owner is self:
+                _entries.set(entries[:i] + entries[i + 1 :])
+                _reset(token)
+                return
+        # No entry of this object here: it was entered in an unrelated execution context (a
+        # generator finalised elsewhere, say), and nothing of it is set in this one.
 
     async def __aenter__(self) -> VokerContext:
         return self.__enter__()
@@ -281,8 +422,32 @@ class context:
     ) -> None:
         self.__exit__(exc_type, exc, tb)
 
+    # -- decorator -----------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _entered(self, own: _Own | None = None) -> Iterator[VokerContext]:
+        """Enter for one call (or one generator step, with ``own`` shared by the steps)."""
+        ctx = self._build(_current.get(), own if own is not None else self._own())
+        token = _current.set(ctx)
+        try:
+            yield ctx
+        finally:
+            _reset(token)
+
+    def _stepper(self) -> Callable[[], contextlib.AbstractContextManager[VokerContext]]:
+        """Fresh context managers for the steps of one generator run. Each step builds on the
+        context where it runs, but all share this run's lazy values (resolved once per run)."""
+        own = self._own()
+        return lambda: self._entered(own)
+
     def __call__(self, func: F) -> F:
-        """Use as a decorator: the function (sync, async or generator) runs inside the context."""
+        """Use as a decorator: the function (sync, async, generator or async generator) runs
+        inside the context; a generator only while its own code runs, each item it yields is
+        handed to the caller outside it. The wrapper keeps the kind of ``func``, so decorators
+        (this one included) stack."""
+        if inspect.isasyncgenfunction(func):
+            return cast(F, self._wrap_async_generator(func))
+
         if inspect.iscoroutinefunction(func):
 
             @functools.wraps(func)
@@ -295,9 +460,9 @@ class context:
         if inspect.isgeneratorfunction(func):
 
             @functools.wraps(func)
-            def gen_wrapper(*args: Any, **kwargs: Any) -> Iterator[Any]:
-                with self._entered():
-                    yield from func(*args, **kwargs)
+            def gen_wrapper(*args: Any, **kwargs: Any) -> Generator[Any, Any, Any]:
+                # yield from passes send/throw/close and the return value on to iter_within.
+                return (yield from iter_within(self._stepper(), func(*args, **kwargs)))
 
             return cast(F, gen_wrapper)
 
@@ -307,3 +472,28 @@ class context:
                 return func(*args, **kwargs)
 
         return cast(F, wrapper)
+
+    def _wrap_async_generator(
+        self, func: Callable[..., Any]
+    ) -> Callable[..., AsyncGenerator[Any, Any]]:
+        @functools.wraps(func)
+        async def agen_wrapper(*args: Any, **kwargs: Any) -> AsyncGenerator[Any, Any]:
+            # An async generator has no `yield from`: pass values sent in, exceptions thrown in
+            # and aclose() on to aiter_within by hand, so the wrapper is a full async generator.
+            inner = aiter_within(self._stepper(), func(*args, **kwargs))
+            try:
+                item = await inner.__anext__()
+                while True:
+                    try:
+                        sent = yield item
+                    except GeneratorExit:
+                        await inner.aclose()  # runs func's finally blocks inside the context
+                        raise
+                    except BaseException as exc:
+                        item = await inner.athrow(exc)
+                    else:
+                        item = await inner.asend(sent)
+            except StopAsyncIteration:
+                return
+
+        return agen_wrapper
