@@ -96,6 +96,21 @@ def test_each_message_may_override_the_chats_keywords(
     assert third["agent_version"] == "v2" and "step" not in third["properties"]
 
 
+def test_a_message_naming_another_agent_does_not_take_the_chats_version(
+    fake_llm: Any, voker_client: Any, voker_server: Any
+) -> None:
+    """A version belongs to its agent (as for contexts): another agent without a version of
+    its own is filed under that agent's default version."""
+    client = wrapped(fake_llm, voker_client)
+    chat = client.chats.create(model=MODEL, **VOKER)  # support-bot, v1
+    chat.send_message("one", voker_agent="billing-bot")
+    chat.send_message("two", voker_agent="billing-bot", voker_agent_version="b2")
+    chat.send_message("three", voker_agent="support-bot")
+    assert len(llm_events(voker_client, voker_server)) == 3
+    filed = [(e["agent"], e["agent_version"]) for e in voker_server.events(event_name="llm")]
+    assert filed == [("billing-bot", "default"), ("billing-bot", "b2"), ("support-bot", "v1")]
+
+
 def test_a_chat_without_keywords_takes_them_from_the_context(
     fake_llm: Any, voker_client: Any, voker_server: Any
 ) -> None:

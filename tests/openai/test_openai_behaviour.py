@@ -4,6 +4,7 @@ arguments left alone, client copies, raw responses, Azure, and the quick start a
 from __future__ import annotations
 
 import copy
+import json
 from typing import Any
 
 import openai
@@ -167,6 +168,26 @@ def test_voker_properties_are_merged_in(
 
 
 # -- privacy and robustness -----------------------------------------------------------------------
+
+
+def test_transport_options_are_not_recorded_in_inputs(
+    fake_llm: Any, voker_client: Any, voker_server: Any
+) -> None:
+    """Gateways take their keys in per-request headers: those never reach Voker."""
+    with wrapped(fake_llm, voker_client) as client:
+        client.chat.completions.create(
+            **CHAT_ARGS,
+            **VOKER,
+            extra_headers={"Helicone-Auth": "Bearer sk-helicone-secret"},
+            extra_query={"key": "q-secret"},
+            extra_body={"user": "u-9"},
+            timeout=30,
+        )
+    assert fake_llm.requests[0].headers["helicone-auth"] == "Bearer sk-helicone-secret"
+    inputs = one_event(voker_client, voker_server)["properties"]["inputs"]
+    assert "secret" not in json.dumps(inputs)
+    assert inputs["messages"] == CHAT_ARGS["messages"]
+    assert inputs["extra_body"] == {"user": "u-9"}  # sent as part of the request body: content
 
 
 def test_capture_content_off_keeps_usage_and_latency(fake_llm: Any, voker_server: Any) -> None:

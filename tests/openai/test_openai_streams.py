@@ -3,6 +3,7 @@ abandoned (garbage-collected), or failing mid-stream - with the partial output."
 
 from __future__ import annotations
 
+import asyncio
 import gc
 from typing import Any
 
@@ -218,3 +219,30 @@ async def test_text_deltas_of_an_async_manager_are_intact(
             deltas = [e.delta async for e in stream if e.type == "content.delta"]
     assert "".join(deltas) == "Echo: hello there world"
     one_event(voker_client, voker_server)
+
+
+async def test_async_streams_left_early_and_dropped_still_close_their_responses(
+    fake_llm: Any, voker_client: Any, voker_server: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The everyday ``async for ...: return`` with no ``async with``: the dropped stream, its
+    generator and its response are collected together, and the SDK's own ``finally: await
+    response.aclose()`` must still reach the real ``aclose`` through our close hook."""
+
+    async def first_word(client: Any) -> str:
+        stream = await client.chat.completions.create(**CHAT_ARGS, **VOKER, stream=True)
+        async for chunk in stream:
+            if chunk.choices and chunk.choices[0].delta.content:
+                return str(chunk.choices[0].delta.content)
+        return ""
+
+    client = awrapped(fake_llm, voker_client)
+    for _ in range(3):
+        fake_llm.queue_reply(LONG)
+        assert await first_word(client) == "one "
+        gc.collect()
+        await asyncio.sleep(0.05)  # let the loop run the generators' closing tasks
+    failures = [r for r in caplog.records if r.exc_info and isinstance(r.exc_info[1], TypeError)]
+    assert failures == []
+    events = llm_events(voker_client, voker_server)
+    assert len(events) == 3
+    assert all(_content(e["properties"]) == "one " for e in events)

@@ -14,7 +14,7 @@ Typical use by a wrapper (the sync and async paths differ only by the ``await``)
 
     call = LLMCall.begin(api="openai-chat-completions", provider="openai",
                          kwargs=kwargs, voker_client=self._voker_client)
-    call.resolve_person()            # or: await call.aresolve_person()
+    call.resolve()                   # lazy session/person; or: await call.aresolve()
     try:
         response = create(**call.provider_kwargs)
     except BaseException as exc:
@@ -104,17 +104,53 @@ def _check_optional_str(value: Any, prefix: str, name: str) -> str | None:
     return value
 
 
+def _missing_session(prefix: str) -> TypeError:
+    return TypeError(
+        f"missing {prefix}session: pass {prefix}session=... or call inside "
+        "voker_core.context(session=...) (the Django/Flask integrations set it per request)"
+    )
+
+
 @dataclass
 class Associations:
-    """Who and what one recorded call belongs to."""
+    """Who and what one recorded call belongs to.
 
-    session: str
+    The session and the person may still be lazy (a web request's, created or looked up only
+    when a call needs them): :meth:`LLMCall.invoke` / :meth:`~LLMCall.ainvoke` resolve them
+    before the request - the async one without blocking the event loop.
+    """
+
+    _session: Any  # a str, or a VokerContext whose lazy session is resolved on demand
     agent: str | None
     agent_version: str | None
     properties: dict[str, Any]
     client: VokerClient | None
     _person: Any = None  # a str, or a VokerContext whose lazy person is resolved on demand
     _person_resolved: bool = False
+    _session_resolved: bool = True
+    _prefix: str = "voker_"
+
+    @property
+    def session(self) -> str:
+        """The session id (resolving a lazy one; ``TypeError`` if it resolves to none)."""
+        if not self._session_resolved:
+            return self.resolve_session()
+        return cast(str, self._session)
+
+    def resolve_session(self) -> str:
+        if not self._session_resolved:
+            self._accept_session(self._session.session)
+        return cast(str, self._session)
+
+    async def aresolve_session(self) -> str:
+        if not self._session_resolved:
+            self._accept_session(await self._session.aresolve_session())
+        return cast(str, self._session)
+
+    def _accept_session(self, value: str | None) -> None:
+        if value is None:
+            raise _missing_session(self._prefix)
+        self._session, self._session_resolved = value, True
 
     def resolve_person(self) -> str | None:
         if not self._person_resolved:
@@ -149,13 +185,12 @@ def resolve_associations(
     ``require_agent``, no agent) is found either way.
     """
     ctx = current_context()
-    session = _check_optional_str(session, argument_prefix, "session") or ctx.session
+    session = _check_optional_str(session, argument_prefix, "session")
+    # The context's session may be lazy: it is resolved by (a)invoke(), still before the request.
+    lazy_session = session is None and ctx.has_session
     agent = _check_optional_str(agent, argument_prefix, "agent") or ctx.agent
-    if session is None:
-        raise TypeError(
-            f"missing {argument_prefix}session: pass {argument_prefix}session=... or call inside "
-            "voker_core.context(session=...) (the Django/Flask integrations set it per request)"
-        )
+    if session is None and not lazy_session:
+        raise _missing_session(argument_prefix)
     if agent is None and require_agent:
         raise TypeError(
             f"missing {argument_prefix}agent: pass {argument_prefix}agent=... or call inside "
@@ -175,7 +210,9 @@ def resolve_associations(
     explicit_person = _check_optional_str(person, argument_prefix, "person")
     lazy_person = explicit_person is None and ctx.has_person
     return Associations(
-        session=session,
+        _session=ctx if lazy_session else session,
+        _session_resolved=not lazy_session,
+        _prefix=argument_prefix,
         agent=agent,
         agent_version=version,
         properties=merged,
@@ -321,6 +358,11 @@ class Outcome(NamedTuple):
 
 _PLAIN_CONTAINERS = (dict, list)
 
+# The SDKs' per-request transport options: not the call's content, and where proxies and
+# gateways put their keys (``Helicone-Auth``, ``api-key``...), so never recorded in ``inputs``.
+# (Dropped on the delivery thread; ``extra_body`` is merged into the request body: kept.)
+_TRANSPORT_OPTIONS = ("extra_headers", "extra_query", "timeout")
+
 
 def _default_client() -> VokerClient:
     from voker_core.client import get_client
@@ -390,10 +432,11 @@ class LLMCall:
         """
         provider_kwargs, voker = split_voker_kwargs(kwargs)
         if defaults:
-            voker = {
-                **{k: v for k, v in defaults.items() if v is not None},
-                **{k: v for k, v in voker.items() if v is not None},
-            }
+            given = {k: v for k, v in voker.items() if v is not None}
+            voker = {k: v for k, v in defaults.items() if v is not None}
+            if given.get("voker_agent", voker.get("voker_agent")) != voker.get("voker_agent"):
+                voker.pop("voker_agent_version", None)  # a version belongs to its agent
+            voker.update(given)
         assoc = resolve_associations(
             session=voker.get("voker_session"),
             agent=voker.get("voker_agent"),
@@ -421,32 +464,39 @@ class LLMCall:
 
     # -- associations ------------------------------------------------------------------------
 
-    def resolve_person(self) -> None:
-        """Resolve a lazy person from the context (sync code)."""
+    def resolve(self) -> None:
+        """Resolve a lazy session and person before the request (sync code).
+
+        ``TypeError`` when a lazy session gives none; a failing person source is logged and
+        the call recorded without a person.
+        """
+        self.assoc.resolve_session()
         try:
             self.assoc.resolve_person()
         except Exception:
-            logger.warning(
-                "voker: resolving the person failed; recording without one", exc_info=True
-            )
-            self.assoc._person, self.assoc._person_resolved = None, True
+            self._no_person()
 
-    async def aresolve_person(self) -> None:
-        """Resolve a lazy person from the context without blocking the event loop."""
+    async def aresolve(self) -> None:
+        """:meth:`resolve` without blocking the event loop (async sources are awaited)."""
+        await self.assoc.aresolve_session()
         try:
             await self.assoc.aresolve_person()
         except Exception:
-            logger.warning(
-                "voker: resolving the person failed; recording without one", exc_info=True
-            )
-            self.assoc._person, self.assoc._person_resolved = None, True
+            self._no_person()
+
+    def _no_person(self) -> None:
+        logger.warning("voker: resolving the person failed; recording without one", exc_info=True)
+        self.assoc._person, self.assoc._person_resolved = None, True
 
     # -- the provider call -------------------------------------------------------------------
 
     def invoke(self, method: Callable[..., R], kwargs: Mapping[str, Any]) -> R:
-        """Resolve the person, then call the provider; a failure is recorded and re-raised
-        unchanged. The caller settles the result (it knows the provider's types)."""
-        self.resolve_person()
+        """Resolve the session and the person, then call the provider; a failure is recorded
+        and re-raised unchanged. The caller settles the result (it knows the provider's types).
+
+        ``TypeError`` (nothing recorded, no request made) when a lazy session gives none.
+        """
+        self.resolve()
         try:
             return method(**kwargs)
         except BaseException as exc:
@@ -454,8 +504,9 @@ class LLMCall:
             raise
 
     async def ainvoke(self, method: Callable[..., Awaitable[R]], kwargs: Mapping[str, Any]) -> R:
-        """:meth:`invoke` for coroutine methods; the person is resolved without blocking."""
-        await self.aresolve_person()
+        """:meth:`invoke` for coroutine methods; the session and the person are resolved
+        without blocking the event loop."""
+        await self.aresolve()
         try:
             return await method(**kwargs)
         except BaseException as exc:
@@ -463,6 +514,13 @@ class LLMCall:
             raise
 
     # -- timing --------------------------------------------------------------------------------
+
+    def request_started(self) -> None:
+        """The request is being made now: restart the clocks. For lazy streams (``.stream()``
+        managers, generators), begun - and checked - when created, but sent when entered or
+        first iterated: the time in between is the caller's, not the model's."""
+        self._started_wall = time.time()
+        self._started = time.perf_counter()
 
     def mark_first_token(self) -> None:
         """Note the arrival of the first streamed token (later calls are ignored)."""
@@ -590,7 +648,11 @@ class LLMCall:
             model=model or self.requested_model,
         )
         if capture_content:
-            props["inputs"] = thaw(self.inputs)
+            inputs = thaw(self.inputs)
+            if type(inputs) is dict:
+                for name in _TRANSPORT_OPTIONS:
+                    inputs.pop(name, None)
+            props["inputs"] = inputs
             props["output"] = output
         props["stream"] = self.stream
         props["started_at"] = (

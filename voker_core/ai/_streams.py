@@ -151,11 +151,17 @@ class StreamRecorder:
         else:
             self.fail(exc)
 
-    def wrap(self, iterator: Iterator[T], owner: object = None) -> Iterator[T]:
+    def wrap(
+        self, iterator: Iterator[T], owner: object = None, *, lazy: bool = False
+    ) -> Iterator[T]:
         """Yield ``iterator``'s items (minus hidden ones), recording how the iteration ends.
 
         ``owner`` (the stream object being iterated, if any) is kept alive while iterating.
+        ``lazy``: ``iterator`` makes its request on its first step (a provider's generator), so
+        the call's clock starts then.
         """
+        if lazy:
+            self.call.request_started()
         if self.call.done:  # a loop resumed after a break or a close: nothing left to record
             yield from iterator
             return
@@ -326,13 +332,16 @@ def _observed_class(base: type) -> type:
 class _CloseHook:
     """Shadows ``response.close``/``aclose`` on the instance: tells the recorder, then closes.
 
-    Holds the response weakly so that the hook stored on it forms no reference cycle.
+    Holds the response strongly. The cycle this makes (response -> hook -> response) is left to
+    the garbage collector; a weak reference would be cleared first when a dropped stream is
+    collected together with its response, and the SDK's own ``finally: await response.aclose()``
+    would then get no awaitable (asyncio logs a ``TypeError``) and never close the response.
     """
 
     __slots__ = ("_method", "_recorder", "_response")
 
     def __init__(self, response: Any, method: Callable[..., Any], recorder: StreamRecorder) -> None:
-        self._response = weakref.ref(response)
+        self._response = response
         self._method = method
         self._recorder = recorder
 
@@ -341,10 +350,7 @@ class _CloseHook:
             self._recorder.closed()
         except Exception:
             logger.warning("voker: failed to record a stream (ignored)", exc_info=True)
-        response = self._response()
-        if response is None:  # pragma: no cover - the caller holds the response it closes
-            return None
-        return self._method(response)
+        return self._method(self._response)
 
 
 def _hook_close(response: Any, recorder: StreamRecorder, names: tuple[str, ...]) -> None:

@@ -154,6 +154,7 @@ def _sync_request(
     original: Callable[[], Any], call: LLMCall, surface: Surface, output_format: Any
 ) -> Callable[[], Any]:
     def request() -> Any:
+        call.request_started()  # begun at .stream(); the request is made now, on entry
         try:
             stream = original()
         except BaseException as exc:
@@ -168,7 +169,14 @@ def _sync_request(
 async def _async_request(
     original: Awaitable[Any], call: LLMCall, surface: Surface, output_format: Any
 ) -> Any:
-    await call.aresolve_person()
+    try:
+        await call.aresolve()
+    except BaseException:
+        close = getattr(original, "close", None)
+        if close is not None:
+            close()  # a coroutine never awaited: closed, or Python warns about it
+        raise
+    call.request_started()
     try:
         stream = await original
     except BaseException as exc:

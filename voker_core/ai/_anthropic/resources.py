@@ -88,7 +88,7 @@ def _stream(
     manager = method(**provider_kwargs)  # lazy: the request is made on (async) with
     if call is not None:
         if not is_async:
-            call.resolve_person()  # the async request resolves it without blocking the loop
+            call.resolve()  # the async request resolves them without blocking the loop
         output_format = provider_kwargs.get("output_format")
         hook_manager(manager, call, surface, output_format, is_async=is_async)
     return manager

@@ -150,8 +150,8 @@ class RecordedChat(Chat, _TurnRecording):
         chunks = super().send_message_stream(message, config)  # a generator: no request yet
         if call is None:
             return chunks
-        call.resolve_person()
-        return ChunkStreamRecorder(call).wrap(chunks)
+        call.resolve()
+        return ChunkStreamRecorder(call).wrap(chunks, lazy=True)  # no request yet
 
 
 class RecordedAsyncChat(AsyncChat, _TurnRecording):

@@ -92,8 +92,8 @@ class RecordedModels(Models):
         chunks = super().generate_content_stream(**send)  # a generator: no request yet
         if call is None:
             return chunks
-        call.resolve_person()
-        return ChunkStreamRecorder(call).wrap(chunks)
+        call.resolve()
+        return ChunkStreamRecorder(call).wrap(chunks, lazy=True)  # no request yet
 
 
 class RecordedAsyncModels(AsyncModels):

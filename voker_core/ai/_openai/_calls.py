@@ -114,6 +114,7 @@ def begin(
     pending = headers.get(PENDING_HEADER) if headers else None
     if isinstance(pending, PendingCall):
         call = pending.call
+        call.request_started()  # begun at .stream(); the request is made now, on entry
         send = dict(kwargs)
         send["extra_headers"] = {k: v for k, v in headers.items() if k != PENDING_HEADER}  # type: ignore[union-attr]
     else:
