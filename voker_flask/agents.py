@@ -17,6 +17,9 @@ beats its parent's), which beats the app's ``VOKER_AGENT``. A blueprint must be 
 it is registered on an app (Flask's own rule for blueprint hooks). On a view, put
 ``@voker.agent`` *below* the route decorator, as with any view decorator: the route registers
 whatever function is beneath it.
+
+A streamed response's body (produced after the view returned) keeps the view's and the
+blueprint's agent: the extension finds the view's choice again with :func:`view_agent`.
 """
 
 from __future__ import annotations
@@ -30,11 +33,14 @@ from flask.views import View
 
 import voker_core
 
-__all__ = ["agent"]
+__all__ = ["AGENT_ATTRIBUTE", "agent", "view_agent"]
 
 logger = logging.getLogger("voker.flask")
 
 T = TypeVar("T")
+
+# Where @voker.agent leaves its (agent, version) on a view function or a View class.
+AGENT_ATTRIBUTE = "__voker_agent__"
 
 
 def _blueprint_hook(name: str, version: str | None) -> Callable[[], None]:
@@ -54,6 +60,22 @@ def _blueprint_hook(name: str, version: str | None) -> Callable[[], None]:
     return set_blueprint_agent
 
 
+class _ClassAgent:
+    """The entry ``@voker.agent`` puts in a class-based view's ``decorators``.
+
+    Marked by its type so that a subclass decorated again can drop its parent's entry: the
+    subclass's choice is the narrower one and must win, whatever the order of ``decorators``.
+    """
+
+    __slots__ = ("_ctx",)
+
+    def __init__(self, ctx: voker_core.context) -> None:
+        self._ctx = ctx
+
+    def __call__(self, view: Callable[..., Any]) -> Callable[..., Any]:
+        return self._ctx(view)
+
+
 def agent(name: str, version: str | None = None) -> Callable[[T], T]:
     """Decorate a view function, a class-based view or a blueprint with its agent (and version).
 
@@ -61,21 +83,49 @@ def agent(name: str, version: str | None = None) -> Callable[[T], T]:
     """
     # One validation, the context's own: bad names fail at import time, not per request.
     ctx = voker_core.context(agent=name, agent_version=version)
+    choice = (name, version)
 
     def decorate(target: T) -> T:
         if isinstance(target, Blueprint):
             target.before_request(_blueprint_hook(name, version))
             return target
         if isinstance(target, type) and issubclass(target, View):
-            # View.as_view applies these to the view function it builds.
-            decorators: list[Callable[..., Any]] = list(getattr(target, "decorators", []))
-            target.decorators = [*decorators, ctx]
+            # View.as_view applies these to the view function it builds. A parent's entry is
+            # dropped (a new list: the parent keeps its own), so the subclass's agent wins.
+            inherited: list[Callable[..., Any]] = list(getattr(target, "decorators", []))
+            kept = [d for d in inherited if not isinstance(d, _ClassAgent)]
+            target.decorators = [*kept, _ClassAgent(ctx)]
+            setattr(target, AGENT_ATTRIBUTE, choice)  # read by view_agent (subclass wins)
             return target
         if callable(target):
-            return ctx(target)
+            wrapped = ctx(target)
+            # functools.wraps (used by the context) copied an inner @voker.agent's mark: the
+            # innermost choice is the one in effect, so it is kept.
+            if getattr(target, AGENT_ATTRIBUTE, None) is None:
+                setattr(wrapped, AGENT_ATTRIBUTE, choice)
+            return wrapped
         raise TypeError(
             "voker.agent(...) decorates a view function, a View class or a Blueprint, "
             f"got {type(target).__name__}"
         )
 
     return decorate
+
+
+def view_agent(view: Callable[..., Any] | None) -> tuple[str, str | None] | None:
+    """The ``(agent, version)`` that ``@voker.agent`` gave a registered view function, if any.
+
+    A streamed body runs after the view's own decorator has returned; the extension reads the
+    choice back from the view Flask routed the request to. A class-based view's class (inside
+    the function ``as_view`` built) comes first, as it is the innermost; ``@voker.agent``
+    marks survive decorators that use ``functools.wraps``.
+    """
+    if view is None:
+        return None
+    view_class = getattr(view, "view_class", None)
+    choice = getattr(view_class, AGENT_ATTRIBUTE, None) if view_class is not None else None
+    if choice is None:
+        choice = getattr(view, AGENT_ATTRIBUTE, None)
+    if isinstance(choice, tuple) and len(choice) == 2:
+        return choice
+    return None

@@ -22,7 +22,9 @@ a :func:`voker_core.context` holding the request's session (:mod:`voker_flask.se
 person (:mod:`voker_flask.people`), agent and client; it leaves it at teardown, which Flask runs
 even when the view raises, so nothing leaks into the next request served by the same thread.
 The wrapped provider clients (``voker_core.ai.provider_openai`` ...) read that context, so views
-need no ``voker_*`` arguments. Async views (``flask[async]``) see the same context.
+need no ``voker_*`` arguments. Async views (``flask[async]``) see the same context. A streamed
+response's body, which the server produces after teardown, runs inside it too (the last
+``after_request`` function wraps it; see :mod:`voker_flask._streaming`).
 
 Each app keeps its own state in ``app.extensions["voker"]`` (a :class:`VokerState`): settings
 (:mod:`voker_flask.config`) and, when the app's config sets ``VOKER_API_KEY``, ``VOKER_BASE_URL``
@@ -39,15 +41,17 @@ import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from flask import Flask, current_app, g, request
+from flask import Flask, Response, current_app, g, request
 from flask import session as flask_session
 
 import voker_core
 from voker_core.agents_sync import register_agents
+from voker_flask._streaming import InRequest, StreamedBody, reenter
 from voker_flask.agents import agent as _agent
+from voker_flask.agents import view_agent
 from voker_flask.config import FlaskSettings, read_config
 from voker_flask.people import PersonLoader, PersonResolver
-from voker_flask.sessions import SessionLoader, header_session, lazy_session
+from voker_flask.sessions import LazySession, SessionLoader, header_session, lazy_session
 
 if TYPE_CHECKING:
     from voker_core.client import VokerClient
@@ -58,6 +62,7 @@ logger = logging.getLogger("voker.flask")
 
 EXTENSION_KEY = "voker"
 _G_CONTEXTS = "_voker_contexts"
+_G_SOURCES = "_voker_sources"
 
 L = TypeVar("L", bound=Callable[..., Any])
 T = TypeVar("T")
@@ -67,6 +72,16 @@ def _default_client() -> VokerClient:
     from voker_core.client import get_client
 
     return get_client()
+
+
+class _Sources:
+    """The lazy sources of one request's context, for :meth:`VokerState.bind_body`."""
+
+    __slots__ = ("lazy", "session")
+
+    def __init__(self, session: LazySession | None, lazy: list[InRequest]) -> None:
+        self.session = session  # None: the session came from the header
+        self.lazy = lazy
 
 
 class VokerState:
@@ -123,23 +138,61 @@ class VokerState:
         """``before_request``: enter the request's context. Never breaks the request."""
         try:
             app = current_app._get_current_object()  # type: ignore[attr-defined]
+            lazy: LazySession | None = None
             session: Any = header_session(request, self.settings.session_header)
             if session is None:
-                session = lazy_session(
+                lazy = lazy_session(
                     app=app,
                     flask_session=flask_session._get_current_object(),  # type: ignore[attr-defined]
                     loader=lambda: self.extension._session_loader,
                     no_session_source=self._no_session_source,
                 )
+                session = InRequest(lazy)
+            person = InRequest(self._person)
+            setattr(g, _G_SOURCES, _Sources(lazy, [person, session] if lazy else [person]))
             self.enter(
                 session=session,
                 agent=self.settings.agent,
                 agent_version=self.settings.agent_version,
-                person=self._person,
+                person=person,
                 client=self.own_client,
             )
         except Exception:
             logger.warning("voker: could not set up the request's context (ignored)", exc_info=True)
+
+    def bind_body(self, response: Response) -> Response:
+        """``after_request`` (the last one): a streamed body keeps the request's context.
+
+        Flask leaves the request (and its Voker context) before the server iterates a streamed
+        body, so the body is wrapped to re-enter the context around each of its steps: the
+        request's session, person and agent, its blueprints' agents and the view's
+        ``@voker.agent``. The lazy session is settled first when that is free (the cookie is
+        saved right after this hook), and lazy sources may re-enter the request later
+        (:mod:`voker_flask._streaming`). ``send_file`` bodies (``direct_passthrough``) call no
+        LLM and are left to the server's file wrapper. Never breaks the response.
+        """
+        try:
+            sources: _Sources | None = g.get(_G_SOURCES)
+            if sources is None or not response.is_streamed or response.direct_passthrough:
+                return response
+            view = current_app.view_functions.get(request.endpoint) if request.endpoint else None
+            choice = view_agent(view)
+            if choice is None:
+                effective = voker_core.current_context()
+            else:  # the core's own rules merge the view's agent over the request's context
+                with voker_core.context(agent=choice[0], agent_version=choice[1]) as effective:
+                    pass
+            if sources.session is not None and sources.session.resolve_before_headers():
+                _ = effective.session  # resolves the request's own (shared) lazy session
+            for source in sources.lazy:
+                source.keep_request()
+            response.response = StreamedBody(reenter(effective), response.response)
+        except Exception:
+            logger.warning(
+                "voker: could not keep the context of a streamed response (ignored)",
+                exc_info=True,
+            )
+        return response
 
     def pop(self, exc: BaseException | None = None) -> None:
         """``teardown_request``: leave every context entered for this request, innermost first."""
@@ -178,6 +231,9 @@ class Voker:
         app.extensions[EXTENSION_KEY] = state
         # First, so that the app's own before_request functions already run inside the context.
         app.before_request_funcs.setdefault(None, []).insert(0, state.push)
+        # Flask runs after_request functions last-registered first: at index 0 this one runs
+        # last, so it wraps the body the app's own hooks (compression ...) may have replaced.
+        app.after_request_funcs.setdefault(None, []).insert(0, state.bind_body)
         app.teardown_request(state.pop)
         if settings.agents:
             # The client only enqueues; its worker creates agents, then versions, off this thread.

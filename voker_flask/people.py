@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import inspect
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from flask import current_app, has_app_context, has_request_context
@@ -48,11 +48,24 @@ DEFAULT_USER_ATTRIBUTES = ("username", "email", "name", "first_name", "last_name
 _PLAIN = (str, int, float, bool)
 
 
+def _is_scalar_id(value: Any) -> bool:
+    """Whether ``value`` can stand for a person id once turned into a string.
+
+    ``str()`` of a bool, a mapping or a collection (or of bytes: ``"b'...'"``) is no id anyone
+    meant; anything else - ints, UUIDs, custom key types - reads the way the app shows it.
+    """
+    if isinstance(value, str):
+        return True
+    return not isinstance(value, (bool, bytes, bytearray, Mapping, Iterable))
+
+
 def normalize_person(result: Any) -> tuple[str, dict[str, Any] | None] | None:
     """Turn what a person loader returned into ``(person_id, properties)``, or ``None``.
 
-    Accepts ``None``, an id (``str`` or ``int``) or an ``(id, properties)`` pair. Anything else
-    is logged and treated as no person, so a mistake never breaks a request.
+    Accepts ``None``, an id or an ``(id, properties)`` pair. An id is any single value, turned
+    into a string (a ``str``, an ``int``, a ``uuid.UUID`` primary key ...). A ``bool``, a mapping
+    or another collection is a mistake, not an id: it is logged and treated as no person, so a
+    mistake never breaks a request.
     """
     if result is None:
         return None
@@ -68,9 +81,9 @@ def normalize_person(result: Any) -> tuple[str, dict[str, Any] | None] | None:
         person_id, properties = result
     if person_id is None:
         return None
-    if isinstance(person_id, bool) or not isinstance(person_id, (str, int)):
+    if not _is_scalar_id(person_id):
         logger.warning(
-            "voker: a person id must be a string or an integer, got %s",
+            "voker: a person id must be a single value (a string, a number, a UUID ...), got %s",
             type(person_id).__name__,
         )
         return None

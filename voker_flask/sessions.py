@@ -12,9 +12,10 @@ In order (the order of DESIGN §6 and of the Django plug-in):
 4. else a fresh id per request, with a one-time warning, so an LLM call is never refused.
 
 Everything but the header is lazy: it runs only when a wrapped LLM call or ``events.create``
-reads the session, at most once per request. An id written into Flask's session after the
-response has been sent (inside a streamed body) cannot reach the cookie; such a request's
-session stays its own.
+reads the session, at most once per request. A streamed response is the exception: its body
+records after the headers (and the cookie) have left, so the id is put into Flask's session
+before they leave when that costs nothing (see :meth:`LazySession.resolve_before_headers`);
+an id first created inside such a body cannot reach the cookie and stays that request's own.
 """
 
 from __future__ import annotations
@@ -25,9 +26,9 @@ from collections.abc import Callable
 from typing import Any
 
 from flask import Flask, Request
-from flask.sessions import SessionMixin
+from flask.sessions import SecureCookieSessionInterface, SessionMixin
 
-__all__ = ["FLASK_SESSION_KEY", "SessionLoader", "header_session", "lazy_session"]
+__all__ = ["FLASK_SESSION_KEY", "LazySession", "SessionLoader", "header_session", "lazy_session"]
 
 logger = logging.getLogger("voker.flask")
 
@@ -48,29 +49,59 @@ def _new_id() -> str:
     return uuid.uuid4().hex
 
 
-def lazy_session(
-    *,
-    app: Flask,
-    flask_session: SessionMixin,
-    loader: Callable[[], SessionLoader | None],
-    no_session_source: Callable[[], None],
-) -> Callable[[], str | None]:
-    """The lazy session source of one request (header already ruled out).
+class LazySession:
+    """The lazy session source of one request (header already ruled out); see the module doc.
 
     ``flask_session`` is the request's own session object, captured when the request starts so
-    the source also works when read from another thread (e.g. ``asyncio.to_thread``).
-    ``no_session_source`` is called when nothing gives an id (it warns once per app).
+    the source also works when read from another thread (e.g. ``asyncio.to_thread``) or from a
+    streamed body after the request has ended. ``no_session_source`` is called when nothing
+    gives an id (it warns once per app).
     """
 
-    def resolve() -> str | None:
-        if not app.session_interface.is_null_session(flask_session):
-            current = flask_session.get(FLASK_SESSION_KEY)
+    def __init__(
+        self,
+        *,
+        app: Flask,
+        flask_session: SessionMixin,
+        loader: Callable[[], SessionLoader | None],
+        no_session_source: Callable[[], None],
+    ) -> None:
+        self._app = app
+        self._flask_session = flask_session
+        self._loader = loader
+        self._no_session_source = no_session_source
+
+    @property
+    def _uses_flask_session(self) -> bool:
+        return not self._app.session_interface.is_null_session(self._flask_session)
+
+    def resolve_before_headers(self) -> bool:
+        """Whether a streamed response should resolve this session before its headers leave.
+
+        A streamed body records after the headers are sent, too late to put a new id into the
+        cookie: every streamed chat would be a conversation of its own. Resolving early costs
+        nothing with Flask's default cookie session (the id rides in the cookie: no store, no
+        query) or when the visitor's session already holds the id; with a server-side session
+        store it means a write, so it is done only for a visitor who already has a session.
+        Without a usable Flask session the id never reaches a cookie: nothing to gain early.
+        """
+        if not self._uses_flask_session:
+            return False
+        if self._flask_session.get(FLASK_SESSION_KEY):
+            return False  # already there: reading it later needs no cookie
+        if isinstance(self._app.session_interface, SecureCookieSessionInterface):
+            return True
+        return len(self._flask_session) > 0
+
+    def __call__(self) -> str | None:
+        if self._uses_flask_session:
+            current = self._flask_session.get(FLASK_SESSION_KEY)
             if isinstance(current, str) and current:
                 return current
             created = _new_id()
-            flask_session[FLASK_SESSION_KEY] = created  # marks the session modified: cookie set
+            self._flask_session[FLASK_SESSION_KEY] = created  # marks it modified: cookie set
             return created
-        registered = loader()
+        registered = self._loader()
         if registered is not None:
             try:
                 value = registered()
@@ -79,7 +110,18 @@ def lazy_session(
                 value = None
             if value is not None and str(value).strip():
                 return str(value)
-        no_session_source()
+        self._no_session_source()
         return _new_id()
 
-    return resolve
+
+def lazy_session(
+    *,
+    app: Flask,
+    flask_session: SessionMixin,
+    loader: Callable[[], SessionLoader | None],
+    no_session_source: Callable[[], None],
+) -> LazySession:
+    """The lazy session source of one request (see :class:`LazySession`)."""
+    return LazySession(
+        app=app, flask_session=flask_session, loader=loader, no_session_source=no_session_source
+    )

@@ -1,4 +1,5 @@
-"""Fixtures for the Flask extension tests: wrapped OpenAI clients on the fake provider server.
+"""Fixtures for the Flask extension tests: wrapped OpenAI clients on the fake provider server,
+and a real threaded werkzeug server.
 
 The package is called ``flask_tests`` (not ``flask``) so that it can never shadow the real
 ``flask`` package on ``sys.path``.
@@ -6,10 +7,13 @@ The package is called ``flask_tests`` (not ``flask``) so that it can never shado
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from flask import Flask
+from werkzeug.serving import make_server
 
 MODEL = "gpt-4.1-mini"
 
@@ -39,6 +43,25 @@ def make_async_llm(fake_llm: Any) -> Callable[[], Any]:
         return AsyncOpenAI(api_key="test-key", base_url=fake_llm.openai_base_url, max_retries=0)
 
     return make
+
+
+@pytest.fixture
+def threaded_server() -> Iterator[Any]:
+    """Run an app under werkzeug's threaded server on a free port; stopped after the test."""
+    servers: list[Any] = []
+
+    def serve(app: Flask) -> str:
+        server = make_server("127.0.0.1", 0, app, threaded=True)
+        thread = threading.Thread(target=server.serve_forever, name="flask-test-server")
+        thread.start()
+        servers.append((server, thread))
+        return f"http://127.0.0.1:{server.server_port}"
+
+    yield serve
+    for server, thread in servers:
+        server.shutdown()
+        thread.join(5)
+        server.server_close()
 
 
 def ask(llm: Any, text: str = "hello") -> str:

@@ -246,6 +246,58 @@ def test_blueprint_level_agent_view_agent_and_app_default(
     assert len({e["session"] for e in events}) == 1
 
 
+def test_a_class_view_subclass_decorated_again_wins_over_its_parent(
+    default_voker_client: Any, voker_server: Any, llm: Any
+) -> None:
+    app = Flask("subclass")
+    app.config.update(SECRET_KEY="s", VOKER_AGENT="default-bot")
+    voker = Voker(app)
+
+    def log_calls(view: Any) -> Any:  # an ordinary decorator of the parent's, kept
+        def logged(**kwargs: Any) -> Any:
+            calls.append(view.__name__)
+            return view(**kwargs)
+
+        return logged
+
+    calls: list[str] = []
+
+    @voker.agent("parent-bot")
+    class Parent(MethodView):
+        decorators = [log_calls]
+
+        def get(self) -> dict[str, Any]:
+            ctx = voker_core.current_context()
+            return {"agent": ctx.agent, "version": ctx.agent_version, "reply": ask(llm, "x")}
+
+    @voker.agent("child-bot", version="c1")
+    class Child(Parent):
+        pass
+
+    class Grandchild(Child):  # not decorated: inherits its parent's choice
+        pass
+
+    app.add_url_rule("/parent", view_func=Parent.as_view("parent"))
+    app.add_url_rule("/child", view_func=Child.as_view("child"))
+    app.add_url_rule("/grandchild", view_func=Grandchild.as_view("grandchild"))
+    client = app.test_client()
+    assert client.get("/parent").get_json()["agent"] == "parent-bot"
+    assert client.get("/child").get_json() == {
+        "agent": "child-bot",
+        "version": "c1",
+        "reply": "Echo: x",
+    }
+    assert client.get("/grandchild").get_json()["agent"] == "child-bot"
+    assert calls == ["parent", "child", "grandchild"]  # the other decorator still applies
+    assert len(Parent.decorators) == 2  # the parent's list is its own, untouched
+    assert default_voker_client.flush(5)
+    assert [e["agent"] for e in voker_server.events(event_name="llm")] == [
+        "parent-bot",
+        "child-bot",
+        "child-bot",
+    ]
+
+
 def test_agent_decorator_rejects_bad_names_and_targets() -> None:
     with pytest.raises(ValueError, match="agent"):
         Voker.agent("")

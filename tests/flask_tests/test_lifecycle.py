@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import requests
 from flask import Flask, abort, request
-from werkzeug.serving import make_server
 
 import voker_core
 from voker_flask import Voker
@@ -161,25 +159,6 @@ def test_voker_down_leaves_responses_unchanged(
     voker_server.start()  # back: what was queued while it was down is delivered
     assert default_voker_client.flush(10)
     assert len(voker_server.wait_for_events(6, event_name="llm")) == 6
-
-
-@pytest.fixture
-def threaded_server(request: pytest.FixtureRequest) -> Iterator[Any]:
-    """Run an app under werkzeug's threaded server on a free port; stopped after the test."""
-    servers: list[Any] = []
-
-    def serve(app: Flask) -> str:
-        server = make_server("127.0.0.1", 0, app, threaded=True)
-        thread = threading.Thread(target=server.serve_forever, name="flask-test-server")
-        thread.start()
-        servers.append((server, thread))
-        return f"http://127.0.0.1:{server.server_port}"
-
-    yield serve
-    for server, thread in servers:
-        server.shutdown()
-        thread.join(5)
-        server.server_close()
 
 
 def test_threaded_server_with_concurrent_clients_never_mixes_sessions(

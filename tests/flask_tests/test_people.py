@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
 import flask_login
+import pytest
 from flask import Flask, request
 
 from voker_flask import Voker
+from voker_flask.people import normalize_person
 
 from .conftest import ask
 
@@ -145,6 +148,55 @@ def test_person_loader_without_flask_login(
     ]
     assert voker_server.person("u-7")["properties"] == {"plan": "pro", "seats": 3}
     assert voker_server.person("plain-8")["properties"] == {}
+
+
+def test_person_ids_may_be_any_single_value() -> None:
+    person_id = uuid.UUID("12345678-1234-5678-1234-567812345678")
+    assert normalize_person(person_id) == (str(person_id), None)
+    assert normalize_person((person_id, {"email": "a@b.c"})) == (
+        "12345678-1234-5678-1234-567812345678",
+        {"email": "a@b.c"},
+    )
+    assert normalize_person(7) == ("7", None)
+    assert normalize_person(("u-1", None)) == ("u-1", None)
+    assert normalize_person(None) is None
+    assert normalize_person((None, {"a": 1})) is None
+    assert normalize_person("  ") is None
+
+
+@pytest.mark.parametrize(
+    "result",
+    [True, {"id": 1}, ("a", "b", "c"), (["a"], {}), ({"a"}, None), b"u-1", (False, {})],
+    ids=["bool", "mapping", "three-items", "list-id", "set-id", "bytes", "bool-id"],
+)
+def test_values_that_are_not_ids_mean_no_person(
+    result: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    assert normalize_person(result) is None
+    assert "voker: " in caplog.text
+
+
+def test_person_loader_returning_a_uuid_primary_key(
+    default_voker_client: Any, voker_server: Any, llm: Any
+) -> None:
+    app = Flask("uuid_person")
+    app.config.update(SECRET_KEY="secret", VOKER_AGENT="support-bot")
+    voker = Voker(app)
+    user_id = uuid.UUID("12345678-1234-5678-1234-567812345678")
+
+    @voker.person_loader
+    def person() -> tuple[uuid.UUID, dict[str, str]]:
+        return user_id, {"email": "a@b.c"}
+
+    @app.post("/chat")
+    def chat() -> str:
+        return ask(llm, "hi")
+
+    assert app.test_client().post("/chat").status_code == 200
+    assert default_voker_client.flush(5)
+    [event] = voker_server.events(event_name="llm")
+    assert event["person"] == str(user_id)
+    assert voker_server.person(str(user_id))["properties"] == {"email": "a@b.c"}
 
 
 def test_person_loader_beats_flask_login(
