@@ -9,10 +9,13 @@
     @voker_django.agent("billing-bot")          # a view's own agent (function or class, sync or async)
     def invoices(request): ...
 
+    @voker_django.streams_llm                   # a streaming view whose body calls a model
+    def chat_stream(request): ...
+
 See :mod:`voker_django.conf` for every setting, :mod:`voker_django.middleware` for what a
 request gets, and :mod:`voker_django.agents` for when ``AGENTS`` are registered.
 """
 
-from voker_django.decorators import agent
+from voker_django.decorators import agent, streams_llm
 
-__all__ = ["agent"]
+__all__ = ["agent", "streams_llm"]

@@ -6,6 +6,11 @@ middleware and the :func:`voker_django.agent` decorator re-enter their context a
 of the iteration (never between steps, so nothing leaks into the server's code)::
 
     response = bind_streaming(response, lambda: voker_core.context(agent="support-bot"))
+
+Whether such a body records at all cannot be known before it runs, and a session created after
+the headers left never reaches the browser. So views that declare it — :func:`voker_django.agent`,
+:func:`voker_django.streams_llm` — :func:`mark_records` their response, and the middleware
+creates a first-time visitor's session before the headers leave for those only.
 """
 
 from __future__ import annotations
@@ -16,9 +21,26 @@ from django.http import FileResponse
 
 from voker_core._within import EnterContext, aiter_within, iter_within
 
-__all__ = ["bind_streaming"]
+__all__ = ["bind_streaming", "mark_records", "records"]
 
 R = TypeVar("R")
+
+_RECORDS_ATTR = "_voker_records"
+
+
+def mark_records(response: R) -> R:
+    """Mark ``response`` as one whose streamed body may record events (see the module docstring)."""
+    if getattr(response, "streaming", False):
+        try:
+            setattr(response, _RECORDS_ATTR, True)
+        except AttributeError:  # a response class with __slots__: it stays lazy
+            pass
+    return response
+
+
+def records(response: Any) -> bool:
+    """Whether ``response`` was marked by :func:`mark_records`."""
+    return bool(getattr(response, _RECORDS_ATTR, False))
 
 
 def bind_streaming(response: R, enter: EnterContext) -> R:

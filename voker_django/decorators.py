@@ -17,10 +17,22 @@ Works on function views and class-based views, sync or async::
     @method_decorator(voker_django.agent("search-bot"), name="dispatch")
     class SearchView(View): ...
 
-It only sets the agent: session and person still come from
-:class:`~voker_django.middleware.VokerMiddleware`. A version left as ``None`` means the agent's
-default version (the settings' ``AGENT_VERSION`` belongs to the settings' ``AGENT``). On a
-class, a subclass decorated again wins over its parent.
+It sets the agent (session and person still come from
+:class:`~voker_django.middleware.VokerMiddleware`) and declares that the view talks to a model:
+a streamed response of a decorated view gets a first-time visitor's session before its headers
+leave, so an LLM call made while the body streams keeps the browser's session. A version left as
+``None`` means the agent's default version (the settings' ``AGENT_VERSION`` belongs to the
+settings' ``AGENT``). On a class, a subclass decorated again wins over its parent.
+
+``voker_django.streams_llm`` declares only the latter, for a streaming view that keeps the
+settings' agent::
+
+    @voker_django.streams_llm
+    def chat_stream(request):
+        return StreamingHttpResponse(answer_tokens(request))   # calls the model while streaming
+
+Undeclared streaming views (a CSV export, a non-LLM event stream) stay lazy: no session, no
+query, no cookie; see :mod:`voker_django.middleware`.
 """
 
 from __future__ import annotations
@@ -33,9 +45,9 @@ from typing import Any, TypeVar, cast
 from asgiref.sync import iscoroutinefunction
 
 import voker_core
-from voker_django._streaming import bind_streaming
+from voker_django._streaming import bind_streaming, mark_records
 
-__all__ = ["agent"]
+__all__ = ["agent", "streams_llm"]
 
 V = TypeVar("V")
 
@@ -49,7 +61,8 @@ def _check(value: Any, name: str) -> None:
 
 
 def _wrap(func: Callable[..., Any], spec: Callable[[Any], tuple[str, str | None]]) -> Any:
-    """Run ``func`` (and a streamed response body) inside the agent's context.
+    """Run ``func`` (and a streamed response body) inside the agent's context; mark a streamed
+    response as one that records (:func:`~voker_django._streaming.mark_records`).
 
     ``spec(args)`` gives ``(agent, version)`` at call time (a class's dispatch looks it up on
     ``type(self)``).
@@ -66,7 +79,7 @@ def _wrap(func: Callable[..., Any], spec: Callable[[Any], tuple[str, str | None]
             factory = enter(args)
             with factory():
                 response = await func(*args, **kwargs)
-            return bind_streaming(response, factory)
+            return bind_streaming(mark_records(response), factory)
 
         return async_view
 
@@ -78,7 +91,7 @@ def _wrap(func: Callable[..., Any], spec: Callable[[Any], tuple[str, str | None]
         if inspect.isawaitable(result):
             # An async class-based view: dispatch() returns the handler's coroutine.
             return _await_within(factory, result)
-        return bind_streaming(result, factory)
+        return bind_streaming(mark_records(result), factory)
 
     return view
 
@@ -86,7 +99,7 @@ def _wrap(func: Callable[..., Any], spec: Callable[[Any], tuple[str, str | None]
 async def _await_within(factory: Callable[[], voker_core.context], awaitable: Any) -> Any:
     with factory():
         response = await awaitable
-    return bind_streaming(response, factory)
+    return bind_streaming(mark_records(response), factory)
 
 
 def _decorate_class(cls: type[Any], name: str, version: str | None) -> type[Any]:
@@ -121,3 +134,46 @@ def agent(name: str, version: str | None = None) -> Callable[[V], V]:
         return cast(V, _wrap(view, lambda _args: (name, version)))
 
     return decorate
+
+
+def _marking(func: Callable[..., Any]) -> Any:
+    """``func``, marking the streamed responses it returns (sync, async, or an async CBV's
+    dispatch returning a coroutine)."""
+    if iscoroutinefunction(func):
+
+        @functools.wraps(func)
+        async def async_view(*args: Any, **kwargs: Any) -> Any:
+            return mark_records(await func(*args, **kwargs))
+
+        return async_view
+
+    @functools.wraps(func)
+    def view(*args: Any, **kwargs: Any) -> Any:
+        result = func(*args, **kwargs)
+        if inspect.isawaitable(result):
+            return _amark(result)
+        return mark_records(result)
+
+    return view
+
+
+async def _amark(awaitable: Any) -> Any:
+    return mark_records(await awaitable)
+
+
+def streams_llm(view: V) -> V:
+    """Decorate a view (function or class) whose streamed body calls a model or records events.
+
+    Its first-time visitors get their Django session (and cookie) before the headers leave; see
+    the module docstring. Views decorated with :func:`agent` need not say it again.
+    """
+    if isinstance(view, type):
+        cls: type[Any] = view
+        dispatch = getattr(cls, "dispatch", None)
+        if dispatch is None:
+            raise TypeError(f"voker_django.streams_llm: {cls.__name__} has no dispatch() method")
+        cls.dispatch = _marking(dispatch)
+        return cast(V, cls)
+    if not callable(view):
+        raise TypeError(f"voker_django.streams_llm decorates views, got {view!r}")
+    return cast(V, _marking(view))

@@ -19,9 +19,18 @@ records nothing runs no extra query. The agent and version are ``settings.VOKER[
 ``["AGENT_VERSION"]``, overridden per view by :func:`voker_django.agent`.
 
 Sync and async capable: under ASGI an async view runs in the event loop with no thread hop,
-and the user is read with ``await request.auser()``. Nothing here talks to Voker, so a Voker
-outage cannot slow down or fail a request. Streaming responses keep the context while their
-body is produced (and get their session cookie before the headers leave, if they need one).
+the user is read with ``await request.auser()`` and a session is created through
+``sync_to_async`` (:meth:`SessionResolver.aresolve`). Nothing here talks to Voker, so a Voker
+outage cannot slow down or fail a request.
+
+Streaming responses keep the context while their body is produced. Whether that body will
+record cannot be known before it runs, and a Django session created after the headers left
+never reaches the browser. So a first-time visitor's session is created before the headers
+leave only for streamed responses of views that declare they record
+(:func:`voker_django.agent`, :func:`voker_django.streams_llm`); any other streamed response (a
+CSV export, a non-LLM event stream) stays lazy — no query, no cookie — and should its body
+record after all, it uses the key Django already has, else ``SESSION_ID``, else an id of its
+own (logged: a warning once per process, then at debug).
 """
 
 from __future__ import annotations
@@ -30,11 +39,11 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
+from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.http import HttpRequest, HttpResponseBase
 
 import voker_core
-from voker_django._streaming import bind_streaming
+from voker_django._streaming import bind_streaming, records
 from voker_django.conf import get_settings
 from voker_django.people import PersonResolver
 from voker_django.sessions import SessionResolver, header_session
@@ -68,13 +77,20 @@ class _Request:
         return voker_core.context(**self.kwargs)
 
     def needs_session_before_headers(self, response: HttpResponseBase) -> bool:
-        # A streamed body may record events after the headers (and the session cookie) are
-        # gone: create the session while SessionMiddleware can still send its cookie.
+        # A declared streamed body records events after the headers (and the session cookie)
+        # are gone: create the session while SessionMiddleware can still send its cookie.
         return (
             response.streaming
+            and records(response)
             and isinstance(self.session, SessionResolver)
             and self.session.needs_django_session
         )
+
+    def headers_sent(self) -> None:
+        # Whatever resolves the session from now on (a streamed body, a task the view left
+        # running) must not create a Django session whose cookie can no longer be sent.
+        if isinstance(self.session, SessionResolver):
+            self.session.headers_sent()
 
 
 class VokerMiddleware:
@@ -98,6 +114,7 @@ class VokerMiddleware:
             response = self.get_response(request)
         if state.needs_session_before_headers(response):
             _resolve_quietly(state)
+        state.headers_sent()
         return bind_streaming(response, state.enter)
 
     async def __acall__(self, request: HttpRequest) -> Any:
@@ -106,14 +123,25 @@ class VokerMiddleware:
         with state.enter():
             response = await get_response(request)
         if state.needs_session_before_headers(response):
-            await sync_to_async(_resolve_quietly)(state)
+            await _aresolve_quietly(state)
+        state.headers_sent()
         return bind_streaming(response, state.enter)
 
 
 def _resolve_quietly(state: _Request) -> None:
     try:
-        if callable(state.session):
+        if isinstance(state.session, SessionResolver):
             state.session()
+    except Exception:  # the resolver logs its own failures; never fail the response
+        logger.warning(
+            "voker: could not prepare the session of a streaming response", exc_info=True
+        )
+
+
+async def _aresolve_quietly(state: _Request) -> None:
+    try:
+        if isinstance(state.session, SessionResolver):
+            await state.session.aresolve()
     except Exception:  # the resolver logs its own failures; never fail the response
         logger.warning(
             "voker: could not prepare the session of a streaming response", exc_info=True

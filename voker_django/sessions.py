@@ -8,6 +8,12 @@ cookie with no query at all; a browser without a session gets one created (``ses
 only when an event needs it — Django's ``SessionMiddleware`` then sends the cookie with the
 response, so the browser's next requests share the Voker session. Two browsers never share one.
 
+A session created after the response left the middleware would never reach the browser (its
+cookie is set on the way out), so from then on (:meth:`SessionResolver.headers_sent`) the
+resolver creates none: a streamed body that first records then uses the key Django already has,
+else ``SESSION_ID``, else a random id. Streaming views that record get their session before the
+headers leave instead (see :mod:`voker_django.middleware`).
+
 If nothing gives a session (no ``SessionMiddleware``, no ``SESSION_ID``, or the session store
 failing), the request gets a random session of its own, so an LLM call is never refused.
 
@@ -18,11 +24,13 @@ the session data does — send the header or set ``SESSION_ID`` if you need ids 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 import uuid
 from typing import Any
 
+from asgiref.sync import sync_to_async
 from django.http import HttpRequest
 
 from voker_django._sync import call_blocking
@@ -35,6 +43,7 @@ logger = logging.getLogger("voker.django")
 MAX_HEADER_SESSION_LENGTH = 256
 
 _warned_no_source = False
+_warned_late = False
 
 
 def header_session(request: HttpRequest, settings: VokerSettings) -> str | None:
@@ -46,6 +55,13 @@ def header_session(request: HttpRequest, settings: VokerSettings) -> str | None:
     if not value or len(value) > MAX_HEADER_SESSION_LENGTH or not value.isprintable():
         return None
     return value
+
+
+def _existing_key(request: HttpRequest) -> str | None:
+    """The Django session key the request already has (from its cookie): no query."""
+    session = getattr(request, "session", None)
+    key = getattr(session, "session_key", None) if session is not None else None
+    return key if isinstance(key, str) and key else None
 
 
 def _django_session_key(request: HttpRequest) -> str | None:
@@ -62,21 +78,30 @@ def _django_session_key(request: HttpRequest) -> str | None:
 
 
 class SessionResolver:
-    """The lazy session of one request (a zero-argument callable, resolved once)."""
+    """The lazy session of one request: a zero-argument callable, and :meth:`aresolve`.
 
-    __slots__ = ("_lock", "_request", "_settings", "_value")
+    Resolves once per request, whichever path comes first; the other path gets the same id.
+    """
+
+    __slots__ = ("_headers_sent", "_lock", "_pending", "_request", "_settings", "_value")
 
     def __init__(self, request: HttpRequest, settings: VokerSettings) -> None:
         self._request = request
         self._settings = settings
         self._value: str | None = None
         self._lock = threading.Lock()
+        self._pending: asyncio.Future[str] | None = None
+        self._headers_sent = False
 
     @property
     def needs_django_session(self) -> bool:
         """Whether resolving would create a Django session (a browser without the cookie)."""
         session = getattr(self._request, "session", None)
         return self._value is None and session is not None and not session.session_key
+
+    def headers_sent(self) -> None:
+        """From now on create no Django session: its cookie could no longer reach the browser."""
+        self._headers_sent = True
 
     def __call__(self) -> str:
         if self._value is not None:
@@ -86,16 +111,44 @@ class SessionResolver:
                 self._value = self._resolve()
         return self._value
 
+    async def aresolve(self) -> str:
+        """Like calling the resolver, without blocking the event loop on a query.
+
+        A key the request already has is returned at once; creating a session (or calling
+        ``SESSION_ID``) runs through ``sync_to_async``, like Django's own async ORM. Concurrent
+        callers on one loop share a single resolution.
+        """
+        if self._value is not None:
+            return self._value
+        key = _existing_key(self._request)
+        if key is not None:
+            return self()  # no query: read the cookie's key through the shared once-guard
+        loop = asyncio.get_running_loop()
+        pending = self._pending
+        if pending is None or pending.get_loop() is not loop or pending.cancelled():
+            # The synchronous path, run off the loop: the same lock and value, so a sync reader
+            # racing with this one still gets the same id. The helper thread has no event loop,
+            # so call_blocking runs the query right there. Sync, not Django's asave(): that is
+            # what SessionMiddleware will call, and a custom store overriding save()/create()
+            # (a common extension) behaves the same on both paths.
+            pending = self._pending = asyncio.ensure_future(sync_to_async(self.__call__)())
+        # shield: a cancelled caller must not cancel the resolution others are waiting for.
+        return await asyncio.shield(pending)
+
     def _resolve(self) -> str:
         request = self._request
         if getattr(request, "session", None) is not None:
             try:
-                key = call_blocking(lambda: _django_session_key(request))
+                key = _existing_key(request)
+                if key is None and not self._headers_sent:
+                    key = call_blocking(lambda: _django_session_key(request))
             except Exception:
                 logger.warning("voker: could not read or create the Django session", exc_info=True)
             else:
                 if key:
                     return key
+                if self._headers_sent:
+                    self._log_late()
         if self._settings.session_id is not None:
             session_id = self._settings.session_id
             try:
@@ -106,7 +159,7 @@ class SessionResolver:
                 if value is not None and str(value).strip():
                     return str(value)
         global _warned_no_source
-        if not _warned_no_source:
+        if not _warned_no_source and not self._headers_sent:
             _warned_no_source = True
             logger.warning(
                 "voker: no session for this request (no %s header, no Django session, no "
@@ -114,3 +167,19 @@ class SessionResolver:
                 self._settings.session_header,
             )
         return "request-" + uuid.uuid4().hex
+
+    def _log_late(self) -> None:
+        # A streamed body of an unmarked view recorded for a visitor without a session cookie.
+        global _warned_late
+        path = getattr(self._request, "path", "?")
+        if _warned_late:
+            logger.debug("voker: %s recorded after its headers were sent; no session", path)
+            return
+        _warned_late = True
+        logger.warning(
+            "voker: the streamed response of %s recorded an event after its headers were sent, "
+            "for a visitor without a session: it gets a session of its own (no cookie could "
+            "be set). Decorate the view with @voker_django.streams_llm or "
+            "@voker_django.agent(...) to create the session before the headers leave.",
+            path,
+        )

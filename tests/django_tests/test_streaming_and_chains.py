@@ -85,3 +85,93 @@ def test_langchain_runnable_in_a_sync_view(
         "support-bot",
         "v1",
     )
+
+
+# --- which streamed responses create a first-time visitor's session before the headers leave ---
+
+
+def _sessions() -> int:
+    from django.contrib.sessions.models import Session
+
+    return Session.objects.count()
+
+
+def test_streamed_download_adds_no_query_and_no_cookie(
+    client: Client, voker: Any, django_assert_num_queries: Any
+) -> None:
+    # A CSV export records nothing: a first-time visitor gets no session row and no cookie.
+    with django_assert_num_queries(0):
+        response = client.get("/export/")
+        assert b"".join(response.streaming_content) == b"row,0\nrow,1\nrow,2\n"
+    assert "sessionid" not in response.cookies
+    assert _sessions() == 0
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_non_llm_event_stream_under_asgi_creates_no_session(
+    async_client: AsyncClient, voker: Any
+) -> None:
+    from asgiref.sync import sync_to_async
+
+    response = await async_client.get("/aticks/")
+    body = b"".join([chunk async for chunk in response.streaming_content])
+    assert body.count(b"data: tick") == 3
+    assert "sessionid" not in response.cookies
+    assert await sync_to_async(_sessions)() == 0
+
+
+@pytest.mark.parametrize("path", ["/stream/", "/stream-class/", "/billing-stream/"])
+def test_declared_streaming_chat_keeps_one_session_per_browser(
+    path: str, voker: Any, llm: Any, default_voker_client: Any
+) -> None:
+    # streams_llm (function or class) or agent(...): the session is created before the headers
+    # leave, so the browser's second request continues the first one's Voker session.
+    browser = Client()
+    first = browser.get(path, {"q": "first"})
+    assert b"".join(first.streaming_content) == b"Echo: first"
+    second = browser.get(path, {"q": "second"})
+    assert b"".join(second.streaming_content) == b"Echo: second"
+    default_voker_client.flush(5)
+    events = voker.wait_for_events(2, event_name="llm")
+    assert {e["session"] for e in events} == {first.cookies["sessionid"].value}
+    assert "sessionid" not in second.cookies  # the browser already had it
+    assert _sessions() == 1
+
+
+def test_undeclared_streaming_chat_of_a_first_visit_gets_a_session_of_its_own(
+    voker: Any, llm: Any, default_voker_client: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The body records after the headers left: a session created now would never reach the
+    # browser, so the event gets an id of its own, the visitor no cookie, the database no row.
+    from voker_django import sessions
+
+    sessions._warned_late = False
+    browser = Client()
+    with caplog.at_level("DEBUG", logger="voker.django"):
+        first = browser.get("/stream-undeclared/", {"q": "one"})
+        assert b"".join(first.streaming_content) == b"Echo: one"
+        second = browser.get("/stream-undeclared/", {"q": "two"})
+        assert b"".join(second.streaming_content) == b"Echo: two"
+    default_voker_client.flush(5)
+    events = voker.wait_for_events(2, event_name="llm")
+    assert all(e["session"].startswith("request-") for e in events)
+    assert len({e["session"] for e in events}) == 2
+    assert "sessionid" not in first.cookies and "sessionid" not in second.cookies
+    assert _sessions() == 0
+    late = [r for r in caplog.records if "after its headers were sent" in r.getMessage()]
+    assert [r.levelname for r in late] == ["WARNING", "DEBUG"]  # once per process, then debug
+    assert "streams_llm" in late[0].getMessage()
+
+
+def test_undeclared_streaming_chat_uses_the_session_a_browser_already_has(
+    client: Client, voker: Any, llm: Any, default_voker_client: Any
+) -> None:
+    session = client.session  # a saved session, its cookie in the browser
+    session["cart"] = ["book"]
+    session.save()
+    client.cookies["sessionid"] = session.session_key
+    response = client.get("/stream-undeclared/", {"q": "known"})
+    assert b"".join(response.streaming_content) == b"Echo: known"
+    default_voker_client.flush(5)
+    [event] = voker.wait_for_events(1, event_name="llm")
+    assert event["session"] == session.session_key

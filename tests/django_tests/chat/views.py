@@ -77,7 +77,13 @@ def nothing(request: HttpRequest) -> HttpResponse:
     return HttpResponse("ok")
 
 
+@voker_django.streams_llm
 def stream_chat(request: HttpRequest) -> StreamingHttpResponse:
+    return undeclared_stream_chat(request)
+
+
+def undeclared_stream_chat(request: HttpRequest) -> StreamingHttpResponse:
+    """A streaming chat view not declared with ``streams_llm`` (nor ``agent``)."""
     question = _question(request)
 
     def body() -> Iterator[str]:
@@ -92,6 +98,7 @@ def stream_chat(request: HttpRequest) -> StreamingHttpResponse:
     return StreamingHttpResponse(body(), content_type="text/plain")
 
 
+@voker_django.streams_llm
 async def astream_chat(request: HttpRequest) -> StreamingHttpResponse:
     question = _question(request)
 
@@ -105,6 +112,29 @@ async def astream_chat(request: HttpRequest) -> StreamingHttpResponse:
                     yield chunk.choices[0].delta.content
 
     return StreamingHttpResponse(body(), content_type="text/plain")
+
+
+def csv_export(request: HttpRequest) -> StreamingHttpResponse:
+    """A streamed download that has nothing to do with LLMs (and so must cost no query)."""
+    return StreamingHttpResponse((f"row,{i}\n" for i in range(3)), content_type="text/csv")
+
+
+async def aticks(request: HttpRequest) -> StreamingHttpResponse:
+    """A non-LLM server-sent-events stream, async (under ASGI)."""
+
+    async def body() -> AsyncIterator[str]:
+        for i in range(3):
+            yield f"data: tick {i}\n\n"
+
+    return StreamingHttpResponse(body(), content_type="text/event-stream")
+
+
+@voker_django.streams_llm
+class StreamChatView(View):
+    """A class-based streaming chat view, declared with ``streams_llm``."""
+
+    def get(self, request: HttpRequest) -> StreamingHttpResponse:
+        return undeclared_stream_chat(request)
 
 
 def _fake_model(question: str) -> GenericFakeChatModel:
@@ -156,7 +186,7 @@ async def abilling(request: HttpRequest) -> JsonResponse:
 
 @voker_django.agent("billing-bot")
 def billing_stream(request: HttpRequest) -> StreamingHttpResponse:
-    return stream_chat(request)
+    return undeclared_stream_chat(request)  # the agent decorator alone declares it
 
 
 @voker_django.agent("search-bot", version="s1")
