@@ -5,7 +5,9 @@ A *trace* is one top-level run and everything nested in it. It holds what all it
 (chain, model call, tool call, retrieval) between its start and end callbacks.
 
 Only open runs are kept, in one map (:class:`RunRegistry`); each run points at its trace, so a
-trace is freed as soon as its last run ends — nothing grows with the number of runs handled.
+trace is freed as soon as its last run ends — nothing grows with the number of runs handled. A
+run that never ends (its end callback was lost) is evicted once the map is full, oldest first;
+the handler records it then.
 
 The person of a context may be lazy (a Django user). Code on an event loop must not resolve it
 synchronously, and LangChain calls our (inline, synchronous) callbacks on the loop thread in async
@@ -29,7 +31,7 @@ if TYPE_CHECKING:
     from voker_core.ai._recorder import Associations, LLMCall
     from voker_core.client import VokerClient
 
-__all__ = ["Run", "RunRegistry", "Trace"]
+__all__ = ["Run", "RunEvicted", "RunRegistry", "Trace"]
 
 logger = logging.getLogger("voker.langchain")
 
@@ -135,11 +137,23 @@ class Trace:
             logger.warning("voker: failed to record a LangChain event (ignored)", exc_info=True)
 
 
+class RunEvicted(Exception):
+    """The ``error`` of a run recorded unfinished because too many runs were open at once."""
+
+
 class Run:
-    """One open LangChain run. ``call`` is set for model calls, ``inputs`` for top-level chains."""
+    """One open LangChain run. ``call`` is set for model calls, ``inputs`` for top-level chains.
+
+    A run started inside an asyncio task also knows that task (see the handler's cancellation
+    sweep): ``task_runs`` is the set of that task's open run ids (this run's among them) and
+    ``task_key`` the task's ``id()``.
+    """
 
     __slots__ = (
+        "batched",
         "call",
+        "chunks",
+        "held",
         "inputs",
         "is_root",
         "kind",
@@ -148,6 +162,8 @@ class Run:
         "run_id",
         "started",
         "started_at",
+        "task_key",
+        "task_runs",
         "trace",
     )
 
@@ -171,6 +187,15 @@ class Run:
         self.started_at = datetime.now(timezone.utc)
         self.call: LLMCall | None = None
         self.inputs: Any = None
+        self.task_runs: set[UUID] | None = None
+        self.task_key = 0
+        # True once a streamed token arrived in the task that started the run: the run is then
+        # driven by a generator that task reads, and may outlive an await in it.
+        self.held = False
+        # A model run started with others in one call (``agenerate`` with several inputs).
+        self.batched = False
+        # Streamed chunks so far, for the partial output of a call that never gets its end.
+        self.chunks: list[Any] | None = None
 
     def ids(self) -> dict[str, str | None]:
         """The keys that let runs nest: ``run_id``, ``parent_run_id``, ``trace_id``."""
@@ -188,8 +213,9 @@ class Run:
 
 
 class RunRegistry:
-    """The open runs of one handler (thread-safe). Bounded: a run that never ends cannot grow it
-    past ``max_open``; beyond that new runs are not recorded (one warning)."""
+    """The open runs of one handler (thread-safe). Bounded: runs that never end cannot grow it
+    past ``max_open``; beyond that the oldest open run is evicted to make room (one warning),
+    and :meth:`add` hands it back so that it is recorded rather than dropped."""
 
     def __init__(self, max_open: int = 100_000) -> None:
         self._lock = threading.Lock()
@@ -203,18 +229,23 @@ class RunRegistry:
     def get(self, run_id: UUID) -> Run | None:
         return self._runs.get(run_id)
 
-    def add(self, run: Run) -> bool:
+    def add(self, run: Run) -> Run | None:
+        """Add ``run``; returns the run evicted to make room for it, if any."""
+        evicted: Run | None = None
         with self._lock:
-            if len(self._runs) < self._max_open or run.run_id in self._runs:
-                self._runs[run.run_id] = run
-                return True
-        if not self._warned:
+            if len(self._runs) >= self._max_open and run.run_id not in self._runs:
+                # Dicts keep insertion order: the first entry is the oldest open run, the one
+                # most likely never to end. New runs keep being recorded.
+                evicted = self._runs.pop(next(iter(self._runs)))
+            self._runs[run.run_id] = run
+        if evicted is not None and not self._warned:
             self._warned = True
             logger.warning(
-                "voker: %d LangChain runs are open at once; not recording new ones until some end",
+                "voker: %d LangChain runs are open at once; recording the oldest ones unfinished "
+                "(error RunEvicted) to make room",
                 self._max_open,
             )
-        return False
+        return evicted
 
     def pop(self, run_id: UUID) -> Run | None:
         with self._lock:

@@ -48,29 +48,48 @@ serves sync and async runs: its callbacks only update a map and enqueue, so they
 visible. A lazy person from the context (a Django user) is resolved off the loop's critical
 path in async runs (a task; the trace's events wait for it, in order). State is kept per open
 run only and freed as runs end (``open_runs`` tells how many are open).
+
+Cancellation. When the asyncio task awaiting a model call is cancelled (a timeout, a client
+that disconnects, LangGraph cancelling a sibling branch), LangChain sends neither an end nor an
+error callback for that model call, nor for a tool call or retrieval (it reports only
+``Exception`` for those). So the handler keeps, per task that started runs, the set of its open
+runs, and finishes the ones that can no longer end: when the task is done (one done-callback
+per task), when one of their ancestor chains in the same task ends, and when the task starts a
+new top-level run while an (awaited) model call of it is still open. Such a run is recorded
+once, with ``error.type == "CancelledError"`` and what it streamed so far. A run a generator
+holds (``astream`` read by that task) is left to its reader unless the task was cancelled.
+Runs started off a loop (threads, sync ``invoke``) are not tracked: there, LangChain reports
+every ending. If runs pile up anyway (an end lost some other way), past 100 000 open runs the
+oldest is recorded unfinished with ``error.type == "RunEvicted"``.
 """
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import logging
+import operator
+import threading
 import time
+import weakref
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.messages import BaseMessage, ToolMessage
-from langchain_core.outputs import LLMResult
+from langchain_core.outputs import ChatGenerationChunk, LLMResult
+from langchain_core.outputs.chat_generation import merge_chat_generation_chunks
 
 from voker_core.ai._recorder import LLMCall, error_info, guarded, resolve_associations
 from voker_core.client import get_client
 from voker_core.context import current_context
 from voker_langchain._messages import convert, message_to_dict, outcome_from_result
-from voker_langchain._runs import Run, RunRegistry, Trace
+from voker_langchain._runs import Run, RunEvicted, RunRegistry, Trace
 
 if TYPE_CHECKING:
     from langchain_core.documents import Document
-    from langchain_core.outputs import ChatGenerationChunk, GenerationChunk
+    from langchain_core.outputs import GenerationChunk
 
     from voker_core.client import VokerClient
 
@@ -134,6 +153,44 @@ def _is_interrupt(exc: BaseException | None) -> bool:
     )
 
 
+def _current_task() -> asyncio.Task[Any] | None:
+    """The asyncio task running this code, or None off an event loop (threads, sync code)."""
+    try:
+        return asyncio.current_task()
+    except RuntimeError:
+        return None
+
+
+def _awaited(run: Run) -> bool:
+    """Whether ``run`` lives strictly inside one ``await`` of the task that started it.
+
+    Tool calls and retrievals, and model calls except those a generator read by that task
+    drives (``astream``): once that task has moved on, or is done, and the run is still open,
+    it was cancelled (LangChain reports every other ending). Chain runs are not: LangChain
+    reports their cancellation, so an open one is held by a generator.
+    """
+    return run.kind in ("tool", "retriever") or (run.kind == "llm" and not run.held)
+
+
+def _cancelled(reason: str) -> asyncio.CancelledError:
+    return asyncio.CancelledError(f"cancelled before the run ended: {reason}")
+
+
+def _partial_result(chunks: list[Any] | None) -> LLMResult | None:
+    """What a model call streamed before it was cancelled, as LangChain would report it."""
+    if not chunks:
+        return None
+    try:
+        if all(isinstance(chunk, ChatGenerationChunk) for chunk in chunks):
+            merged = merge_chat_generation_chunks(chunks)
+        else:
+            merged = functools.reduce(operator.add, chunks)
+    except Exception:
+        logger.debug("voker: could not merge a cancelled call's chunks", exc_info=True)
+        return None
+    return LLMResult(generations=[[merged]]) if merged is not None else None
+
+
 class VokerCallbackHandler(BaseCallbackHandler):
     """Records LangChain/LangGraph runs as Voker ``llm``/``tool``/``retriever``/``chain`` events.
 
@@ -165,6 +222,12 @@ class VokerCallbackHandler(BaseCallbackHandler):
         self._client = client
         self._runs = RunRegistry()
         self._warned_no_session = False
+        # Per asyncio task that started runs: the ids of its runs still open (cancellation
+        # sweep). Weak keys: a task that never finishes (its loop was closed) is not kept.
+        self._task_runs: weakref.WeakKeyDictionary[asyncio.Task[Any], set[UUID]] = (
+            weakref.WeakKeyDictionary()
+        )
+        self._tasks_lock = threading.Lock()
 
     @property
     def open_runs(self) -> int:
@@ -222,7 +285,9 @@ class VokerCallbackHandler(BaseCallbackHandler):
         parent_run_id: UUID | None,
         metadata: Mapping[str, Any] | None,
         name: str,
-    ) -> Run | None:
+        *,
+        batched: bool = False,
+    ) -> Run:
         parent = self._runs.get(parent_run_id) if parent_run_id is not None else None
         # A run whose parent we never saw (none, or the handler was attached further down) is
         # the top of a trace as far as we are concerned.
@@ -235,7 +300,138 @@ class VokerCallbackHandler(BaseCallbackHandler):
             name=name,
             is_root=parent is None,
         )
-        return run if self._runs.add(run) else None
+        run.batched = batched
+        evicted = self._runs.add(run)
+        if evicted is not None:
+            self._forget_task(evicted)
+            self._record(
+                evicted,
+                time.perf_counter(),
+                RunEvicted("too many LangChain runs open at once; recorded unfinished"),
+            )
+        task = _current_task()
+        if task is not None:
+            if run.is_root and not batched:
+                self._sweep_superseded(task, run.run_id)
+            self._track(run, task)
+        return run
+
+    def _pop(self, run_id: UUID) -> Run | None:
+        """Take an open run out (whoever gets it records it: exactly once)."""
+        run = self._runs.pop(run_id)
+        if run is not None:
+            self._forget_task(run)
+        return run
+
+    # -- cancellation ------------------------------------------------------------------------------
+
+    def _track(self, run: Run, task: asyncio.Task[Any]) -> None:
+        """Remember that ``task`` started ``run``; the first run of a task also registers the
+        task's one done-callback."""
+        with self._tasks_lock:
+            ids = self._task_runs.get(task)
+            first = ids is None
+            if ids is None:
+                ids = self._task_runs[task] = set()
+            ids.add(run.run_id)
+        run.task_runs, run.task_key = ids, id(task)
+        if first:
+            task.add_done_callback(self._task_done)
+
+    def _forget_task(self, run: Run) -> None:
+        if run.task_runs is not None:
+            with self._tasks_lock:
+                run.task_runs.discard(run.run_id)
+
+    def _open_runs_of(self, ids: set[UUID] | None) -> list[Run]:
+        if not ids:
+            return []
+        with self._tasks_lock:
+            snapshot = list(ids)
+        return [run for run in map(self._runs.get, snapshot) if run is not None]
+
+    def _abandon(self, run: Run, error: BaseException) -> None:
+        """Record an open run that will get no end callback (unless an end got it first)."""
+        if self._pop(run.run_id) is not None:
+            self._record(run, time.perf_counter(), error)
+
+    def _record(self, run: Run, ended: float, error: BaseException) -> None:
+        if run.kind == "llm":
+            self._record_llm(run, ended, _partial_result(run.chunks), error)
+        elif run.kind == "tool":
+            self._record_tool(run, ended, None, error)
+        elif run.kind == "retriever":
+            self._record_retriever(run, ended, None, error)
+        else:
+            self._record_chain(run, ended, None, error, None)
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        """Done-callback of a task that started runs: finish those it left open.
+
+        Runs on the event loop: only dict look-ups and enqueueing, and never raises. A run whose
+        end callback did arrive is already gone from the registry, so nothing is recorded twice.
+        """
+        try:
+            with self._tasks_lock:
+                ids = self._task_runs.pop(task, None)
+            if task.cancelled():
+                error: BaseException = _cancelled("its asyncio task was cancelled")
+                # Everything the task had open dies with it, generators it was reading too.
+                runs = self._open_runs_of(ids)
+            else:
+                failure = task.exception()
+                error = (
+                    failure
+                    if failure is not None and not isinstance(failure, Exception)
+                    else _cancelled("its asyncio task went on and finished without it")
+                )
+                # A generator the task was reading may still be read elsewhere or closed later.
+                runs = [run for run in self._open_runs_of(ids) if _awaited(run)]
+            # Innermost first, as they would have ended.
+            for run in reversed(runs):
+                self._abandon(run, error)
+        except Exception:
+            logger.warning(
+                "voker: failed to finish a cancelled task's runs (ignored)", exc_info=True
+            )
+
+    def _sweep_superseded(self, task: asyncio.Task[Any], new_run_id: UUID) -> None:
+        """``task`` starts a new top-level run while a model call it awaited is still open:
+        that await is over without the call ending, so the call was cancelled (a timeout the
+        task caught: ``asyncio.timeout``, ``wait_for`` on Python 3.12+).
+
+        Only single model calls: a model call's own work runs in other tasks (LangChain's
+        ``gather``), so nothing legitimately starts in ``task`` meanwhile; a tool or retriever
+        may run its body in ``task`` itself.
+        """
+        with self._tasks_lock:
+            ids = self._task_runs.get(task)
+        for run in self._open_runs_of(ids):
+            if run.kind == "llm" and _awaited(run) and not run.batched and run.run_id != new_run_id:
+                self._abandon(run, _cancelled("its caller went on without it"))
+
+    def _sweep_descendants(self, ended: Run) -> None:
+        """A chain ended: the awaited runs it started in its own task can no longer end."""
+        runs = [
+            run
+            for run in self._open_runs_of(ended.task_runs)
+            if _awaited(run) and self._descends_from(run, ended.run_id)
+        ]
+        for run in reversed(runs):
+            self._abandon(run, _cancelled(f"its parent run {ended.name!r} ended"))
+
+    def _descends_from(self, run: Run, ancestor_id: UUID) -> bool:
+        parent_id = run.parent_run_id
+        for _ in range(1000):  # bounded: run ids come from outside
+            if parent_id is None:
+                return False
+            if parent_id == ancestor_id:
+                return True
+            parent = self._runs.get(parent_id)
+            if parent is None:
+                return False
+            parent_id = parent.parent_run_id
+        return False
 
     def _base_properties(
         self, run: Run, ended: float, error: BaseException | None
@@ -265,7 +461,7 @@ class VokerCallbackHandler(BaseCallbackHandler):
         **kwargs: Any,
     ) -> None:
         run = self._start("chain", run_id, parent_run_id, metadata, _run_name(serialized, kwargs))
-        if run is not None and run.is_root and run.trace.capture_content:
+        if run.is_root and run.trace.capture_content:
             run.inputs = convert(inputs)
 
     @guarded
@@ -298,9 +494,22 @@ class VokerCallbackHandler(BaseCallbackHandler):
         error: BaseException | None,
         late_inputs: Any,
     ) -> None:
-        run = self._runs.pop(run_id)
+        run = self._pop(run_id)
         if run is None:
             return
+        # Runs this chain awaited that never ended were cancelled (recorded before the chain,
+        # as they would have ended before it).
+        self._sweep_descendants(run)
+        self._record_chain(run, ended, outputs, error, late_inputs)
+
+    def _record_chain(
+        self,
+        run: Run,
+        ended: float,
+        outputs: Any,
+        error: BaseException | None,
+        late_inputs: Any,
+    ) -> None:
         if _is_interrupt(error):
             run.trace.interrupted = True
         if not run.is_root:
@@ -328,9 +537,15 @@ class VokerCallbackHandler(BaseCallbackHandler):
         serialized: Mapping[str, Any] | None,
         kwargs: Mapping[str, Any],
     ) -> None:
-        run = self._start("llm", run_id, parent_run_id, metadata, _run_name(serialized, kwargs))
-        if run is None:
-            return
+        batch_size = kwargs.get("batch_size")
+        run = self._start(
+            "llm",
+            run_id,
+            parent_run_id,
+            metadata,
+            _run_name(serialized, kwargs),
+            batched=isinstance(batch_size, int) and batch_size > 1,
+        )
         meta = metadata or {}
         params = kwargs.get("invocation_params")
         params = params if isinstance(params, Mapping) else {}
@@ -402,6 +617,16 @@ class VokerCallbackHandler(BaseCallbackHandler):
         call.stream = True
         if token or getattr(getattr(chunk, "message", None), "tool_call_chunks", None):
             call.mark_first_token()
+        if chunk is not None:
+            # Kept only while the call is open: its partial output if it is cancelled.
+            if run.chunks is None:
+                run.chunks = []
+            run.chunks.append(chunk)
+        if run.task_runs is not None and not run.held:
+            # A token delivered in the starting task itself: that task reads a generator
+            # (``astream``), which may be left suspended without the run being over.
+            task = _current_task()
+            run.held = task is not None and id(task) == run.task_key
 
     @guarded
     def on_llm_end(
@@ -436,8 +661,18 @@ class VokerCallbackHandler(BaseCallbackHandler):
         response: LLMResult | None,
         error: BaseException | None,
     ) -> None:
-        run = self._runs.pop(run_id)
-        if run is None or run.call is None:
+        run = self._pop(run_id)
+        if run is not None:
+            self._record_llm(run, ended, response, error)
+
+    def _record_llm(
+        self,
+        run: Run,
+        ended: float,
+        response: LLMResult | None,
+        error: BaseException | None,
+    ) -> None:
+        if run.call is None:
             return
         outcome = outcome_from_result(response)
         call = run.call
@@ -475,8 +710,6 @@ class VokerCallbackHandler(BaseCallbackHandler):
         **kwargs: Any,
     ) -> None:
         run = self._start("tool", run_id, parent_run_id, metadata, _run_name(serialized, kwargs))
-        if run is None:
-            return
         tool_call_id = kwargs.get("tool_call_id")
         run.inputs = {
             "input": convert(inputs) if inputs is not None else input_str,
@@ -508,9 +741,13 @@ class VokerCallbackHandler(BaseCallbackHandler):
     def _end_tool(
         self, run_id: UUID, ended: float, output: Any, error: BaseException | None
     ) -> None:
-        run = self._runs.pop(run_id)
-        if run is None:
-            return
+        run = self._pop(run_id)
+        if run is not None:
+            self._record_tool(run, ended, output, error)
+
+    def _record_tool(
+        self, run: Run, ended: float, output: Any, error: BaseException | None
+    ) -> None:
         props = self._base_properties(run, ended, error)
         started = run.inputs or {}
         props["tool_call_id"] = started.get("tool_call_id")
@@ -537,8 +774,7 @@ class VokerCallbackHandler(BaseCallbackHandler):
         run = self._start(
             "retriever", run_id, parent_run_id, metadata, _run_name(serialized, kwargs)
         )
-        if run is not None:
-            run.inputs = query
+        run.inputs = query
 
     @guarded
     def on_retriever_end(
@@ -569,9 +805,17 @@ class VokerCallbackHandler(BaseCallbackHandler):
         documents: Sequence[Document] | None,
         error: BaseException | None,
     ) -> None:
-        run = self._runs.pop(run_id)
-        if run is None:
-            return
+        run = self._pop(run_id)
+        if run is not None:
+            self._record_retriever(run, ended, documents, error)
+
+    def _record_retriever(
+        self,
+        run: Run,
+        ended: float,
+        documents: Sequence[Document] | None,
+        error: BaseException | None,
+    ) -> None:
         props = self._base_properties(run, ended, error)
         props["document_count"] = len(documents) if documents is not None else None
         if run.trace.capture_content:
