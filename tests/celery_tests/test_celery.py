@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
@@ -147,3 +148,36 @@ def test_eager_tasks_run_in_the_callers_context(
         "p-eager",
         "a-eager",
     )
+
+
+@pytest.mark.parametrize("pool", ["threads", "solo", "prefork"])
+def test_retried_task_leaves_no_context_behind(
+    pool: str, app: Any, start_worker: Any, voker_server: Any
+) -> None:
+    # The retry (same task id) is published from inside the first attempt, whose on_retry then
+    # sleeps 0.5 s: on a threads pool another thread runs the retry while the first attempt is
+    # still running, so two live executions share one id. Each must leave exactly what it
+    # entered, and every pool thread must then run context-free tasks without any context.
+    worker = start_worker(pool=pool, concurrency=1 if pool == "solo" else 4)
+    with voker_core.context(session="s-retry", agent="a-retry", person="p-retry"):
+        retried = app.flaky_event.delay("retried")
+    assert retried.get(timeout=60) == {
+        "session": "s-retry",
+        "agent": "a-retry",
+        "person": "p-retry",
+    }
+    time.sleep(1.5)  # let the first attempt finish, so its thread takes part below
+    plain = [app.custom_event.delay(f"plain-{i}") for i in range(40)]
+    leaked = [s for s in _wait(plain) if s != {"session": None, "agent": None, "person": None}]
+    assert leaked == []
+    with voker_core.context(session="s-after", agent="a-after"):
+        after = app.custom_event.delay("after")
+    assert after.get(timeout=60) == {"session": "s-after", "agent": "a-after", "person": None}
+    worker.stop()
+    (event,) = voker_server.wait_for_events(1, event_name="retried")
+    assert (event["session"], event["agent"], event["person"]) == ("s-retry", "a-retry", "p-retry")
+    plain_events = voker_server.wait_for_events(40, session="no-context")
+    assert len(plain_events) == 40
+    assert {(e["agent"], e["person"]) for e in plain_events} == {(None, None)}
+    (event,) = voker_server.wait_for_events(1, event_name="after")
+    assert (event["session"], event["agent"], event["person"]) == ("s-after", "a-after", None)

@@ -8,9 +8,10 @@ Configured from the environment so that the test process and the worker agree:
 from __future__ import annotations
 
 import os
+import time
 from typing import Any
 
-from celery import Celery
+from celery import Celery, Task
 
 import voker_core
 from voker_core.ai.provider_openai import OpenAI
@@ -65,6 +66,22 @@ def flaky(self: Any, question: str) -> str:
     if self.request.retries == 0:
         raise self.retry(exc=RuntimeError("first attempt fails"))
     return ask(question)
+
+
+class _SlowRetryHook(Task):
+    """Does I/O when a retry is scheduled (an error tracker, say), so the retry - same task id,
+    already published - starts on another pool thread while the first attempt is still running."""
+
+    def on_retry(self, exc: Any, task_id: str, args: Any, kwargs: Any, einfo: Any) -> None:
+        time.sleep(0.5)
+
+
+@app.task(bind=True, base=_SlowRetryHook, max_retries=1, default_retry_delay=0)
+def flaky_event(self: Any, name: str) -> dict[str, Any]:
+    """Fails on the first attempt; the retry records ``name`` like :func:`custom_event`."""
+    if self.request.retries == 0:
+        raise self.retry(exc=RuntimeError("first attempt fails"))
+    return custom_event(name)
 
 
 @app.task

@@ -13,14 +13,21 @@ What it does:
   :func:`voker_core.context` — session, agent, agent version, person, properties — travels in the
   task message's ``voker_context`` header. Tasks published outside any context carry nothing.
 * **Executing**: the worker enters that context around the task, so wrapped LLM calls inside the
-  task need no ``voker_*`` arguments, and leaves it afterwards. Chains, chord callbacks and
-  retries are published from inside the running task, so they inherit it too. With
-  ``task_always_eager`` the task runs in the caller's own context.
+  task need no ``voker_*`` arguments, and leaves it afterwards - each execution exactly what it
+  entered, so a pool thread or process never runs a later task in an earlier one's context, even
+  when a retry with the same task id overlaps its first attempt on a threads pool. Chains, chord
+  callbacks and retries are published from inside the running task, so they inherit it too.
+  With ``task_always_eager`` the task runs in the caller's own context.
 * **Worker processes**: prefork children get a fresh client after the fork (``VokerClient`` is
   fork-safe) and, because they leave through ``os._exit`` where ``atexit`` never runs, flush on
   ``worker_process_shutdown``, bounded by the client's ``flush_timeout``. With
   ``flush_after_task=True`` they also flush after every task (for short-lived or autoscaled
   workers), bounded the same way.
+
+Options accumulate: a later ``instrument(app)`` call (the Flask plug-in makes one with
+``VOKER_CELERY = True``) changes only the options it passes, so it never turns off a
+``flush_after_task=True`` set earlier. Options given without an app are the defaults for every
+app; an app's own options win over them.
 
 A lazy person (the Django/Flask integrations resolve the logged-in user only when an event needs
 it) is resolved at publish time, since the worker cannot reach the web request.
@@ -55,20 +62,39 @@ except ImportError as exc:  # pragma: no cover
     ) from exc
 
 
-class _AppOptions:
-    __slots__ = ("client", "flush_after_task")
+class _Options:
+    """What ``instrument()`` was told for one app, or (``app=None``) for every app.
 
-    def __init__(self, client: VokerClient | None, flush_after_task: bool) -> None:
-        self.client = client
-        self.flush_after_task = flush_after_task
+    ``flush_after_task`` is ``None`` until a call sets it, so that a later call that does not
+    mention it (a plug-in instrumenting the app again) keeps the earlier choice.
+    """
+
+    __slots__ = ("clients", "flush_after_task")
+
+    def __init__(self) -> None:
+        self.flush_after_task: bool | None = None
+        self.clients: tuple[VokerClient, ...] = ()
+
+    def update(self, flush_after_task: bool | None, client: VokerClient | None) -> None:
+        if flush_after_task is not None:
+            self.flush_after_task = bool(flush_after_task)
+        if client is not None and all(client is not c for c in self.clients):
+            self.clients = (*self.clients, client)
 
 
-_apps: weakref.WeakKeyDictionary[Any, _AppOptions] = weakref.WeakKeyDictionary()
+_apps: weakref.WeakKeyDictionary[Any, _Options] = weakref.WeakKeyDictionary()
+# Options given without an app: the defaults for every app (Django's plug-in has no app to name).
+_defaults = _Options()
+_lock = threading.Lock()
 _connected = False
-_connect_lock = threading.Lock()
-# Contexts entered for running tasks, by task id, so postrun can leave exactly what prerun entered.
-_active: dict[str, context] = {}
-_active_lock = threading.Lock()
+# Contexts entered by task_prerun, keyed by the execution's request object so that task_postrun
+# leaves exactly what the prerun of the same execution entered. Not by task id: two live
+# executions can share one (a retry is published from inside its first attempt, and on a
+# threads pool another thread runs it before that attempt ends; applications may choose ids),
+# and a context left unexited stays set on a pool thread for every later task it runs. Celery
+# pushes a fresh request for every execution, and an entry dies with its request.
+_entered: weakref.WeakKeyDictionary[Any, context] = weakref.WeakKeyDictionary()
+_entered_lock = threading.Lock()
 # Clients handed to instrument(), flushed at worker process shutdown with the default one.
 _extra_clients: list[VokerClient] = []
 
@@ -76,21 +102,26 @@ _extra_clients: list[VokerClient] = []
 def instrument(
     app: Celery | None = None,
     *,
-    flush_after_task: bool = False,
+    flush_after_task: bool | None = None,
     client: VokerClient | None = None,
 ) -> None:
     """Make ``app``'s tasks carry and restore the Voker context (idempotent).
 
-    ``client`` is a client to flush in worker processes besides the process-wide one from
+    ``flush_after_task=True`` flushes after every task in worker processes. ``client`` is a
+    client to flush in worker processes besides the process-wide one from
     :func:`voker_core.get_client` (for apps that record through a client of their own).
+
+    Repeated calls merge: an option passed overrides the earlier value, an option left out
+    (``None``) keeps it, and clients add up. Without ``app`` the options are the defaults for
+    every app, which an app's own options override. ``flush_after_task`` is off unless a call
+    turns it on.
     """
     global _connected
-    options = _AppOptions(client, bool(flush_after_task))
-    if app is not None:
-        _apps[app] = options
-    if client is not None and all(client is not c for c in _extra_clients):
-        _extra_clients.append(client)
-    with _connect_lock:
+    with _lock:
+        options = _defaults if app is None else _apps.setdefault(app, _Options())
+        options.update(flush_after_task, client)
+        if client is not None and all(client is not c for c in _extra_clients):
+            _extra_clients.append(client)
         if _connected:
             return
         # weak=False: the receivers are module functions, but be explicit that they must live.
@@ -149,10 +180,11 @@ def _str_or_none(value: Any) -> str | None:
     return value if isinstance(value, str) and value.strip() else None
 
 
-def _enter_context(task_id: str | None = None, task: Task | None = None, **_: Any) -> None:
+def _enter_context(task: Task | None = None, **_: Any) -> None:
     try:
-        if task is None or task_id is None:
+        if task is None:
             return
+        request = task.request  # this execution's: pushed just before task_prerun is sent
         header = _header_of(task)
         if header is None:
             return  # no context was published (or an eager call already runs inside it)
@@ -164,34 +196,53 @@ def _enter_context(task_id: str | None = None, task: Task | None = None, **_: An
             person=_str_or_none(header.get("person")),
             properties=properties if isinstance(properties, dict) else None,
         )
+        # Recorded before entering: a request that cannot be recorded must not enter a context
+        # that nothing would leave.
+        with _entered_lock:
+            _entered[request] = scope
         scope.__enter__()
-        with _active_lock:
-            _active[task_id] = scope
     except Exception:
         logger.warning("voker: could not enter the task's context", exc_info=True)
 
 
-def _leave_context(task_id: str | None = None, task: Task | None = None, **_: Any) -> None:
+def _leave_context(task: Task | None = None, **_: Any) -> None:
+    if task is None:
+        return
     try:
-        with _active_lock:
-            scope = _active.pop(task_id, None) if task_id is not None else None
+        # Celery pops the request only after task_postrun, so this is the prerun's request.
+        with _entered_lock:
+            scope = _entered.pop(task.request, None)
         if scope is not None:
             scope.__exit__(None, None, None)
-        options = _apps.get(getattr(task, "app", None)) if task is not None else None
-        if options is not None and options.flush_after_task:
-            for client in _clients(options):
-                client.flush(timeout=client.settings.flush_timeout)
     except Exception:
         logger.warning("voker: could not leave the task's context", exc_info=True)
+    try:
+        app_options = _apps.get(task.app)
+        if _flush_after_task(app_options):
+            for client in _clients(app_options):
+                client.flush(timeout=client.settings.flush_timeout)
+    except Exception:
+        logger.warning("voker: flushing after a task failed", exc_info=True)
 
 
-def _clients(options: _AppOptions | None = None) -> list[VokerClient]:
+def _flush_after_task(app_options: _Options | None) -> bool:
+    if app_options is not None and app_options.flush_after_task is not None:
+        return app_options.flush_after_task
+    return bool(_defaults.flush_after_task)
+
+
+def _clients(app_options: _Options | None = None, *, every: bool = False) -> list[VokerClient]:
+    """The default client, then ``app_options``'s clients and the app-less ones (``every``:
+    every client ever handed to ``instrument()``), each once."""
     from voker_core.client import get_client
 
     clients: list[VokerClient] = [get_client()]
-    extra = [options.client] if options is not None and options.client else _extra_clients
+    if every:
+        extra: list[VokerClient] = list(_extra_clients)
+    else:
+        extra = [*(app_options.clients if app_options is not None else ()), *_defaults.clients]
     for client in extra:
-        if client is not None and all(client is not c for c in clients):
+        if all(client is not c for c in clients):
             clients.append(client)
     return clients
 
@@ -199,7 +250,7 @@ def _clients(options: _AppOptions | None = None) -> list[VokerClient]:
 def _flush_on_process_shutdown(**_: Any) -> None:
     # Pool children leave through os._exit, so atexit never runs there: deliver now, bounded.
     try:
-        for client in _clients():
+        for client in _clients(every=True):
             client.close(timeout=client.settings.flush_timeout)
     except Exception:
         logger.warning("voker: flushing at worker process shutdown failed", exc_info=True)
