@@ -17,6 +17,8 @@ Each wrapped method does the same four steps, which differ between sync and asyn
 from __future__ import annotations
 
 import logging
+import uuid
+import weakref
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -29,12 +31,14 @@ from voker_core.ai._streams import observe_stream
 
 __all__ = [
     "BETA_MESSAGES",
+    "HELPER_KEYWORDS_HEADER",
     "MESSAGES",
     "Surface",
     "hook_manager",
     "parse_raw",
     "settle",
     "start",
+    "with_helper_keywords",
 ]
 
 logger = logging.getLogger("voker")
@@ -52,12 +56,71 @@ MESSAGES = Surface(api="anthropic-messages", beta=False)
 BETA_MESSAGES = Surface(api="anthropic-beta-messages", beta=True)
 
 
+# The header that carries a tool runner's ``voker_*`` keywords to each of its requests.
+HELPER_KEYWORDS_HEADER = "x-voker-keywords"
+
+
+class HelperKeywords:
+    """The ``voker_*`` keywords given to an SDK helper that makes its own requests through our
+    ``create`` (``beta.messages.tool_runner``).
+
+    The helper passes its ``extra_headers`` to every request it makes, but rebuilds them as
+    plain strings; so the header carries an opaque token, which :func:`start` looks up here and
+    removes before anything is sent. Kept alive by the helper object it belongs to (tokens are
+    held weakly), so nothing outlives the runner.
+    """
+
+    __slots__ = ("__weakref__", "keywords", "token")
+
+    _live: weakref.WeakValueDictionary[str, HelperKeywords] = weakref.WeakValueDictionary()
+
+    def __init__(self, keywords: dict[str, Any]) -> None:
+        self.keywords = keywords
+        self.token = uuid.uuid4().hex
+        HelperKeywords._live[self.token] = self
+
+    @classmethod
+    def find(cls, token: Any) -> HelperKeywords | None:
+        return cls._live.get(token) if isinstance(token, str) else None
+
+
+def with_helper_keywords(
+    kwargs: dict[str, Any], voker: dict[str, Any]
+) -> tuple[dict[str, Any], HelperKeywords | None]:
+    """``kwargs`` (a new dict) with ``voker``'s token in its ``extra_headers``, and the holder
+    the caller must keep alive for as long as the helper runs (``None``: nothing to carry)."""
+    if not voker:
+        return kwargs, None
+    holder = HelperKeywords(voker)
+    headers = kwargs.get("extra_headers")
+    return {
+        **kwargs,
+        "extra_headers": {
+            **(headers if isinstance(headers, Mapping) else {}),
+            HELPER_KEYWORDS_HEADER: holder.token,
+        },
+    }, holder
+
+
+def _take_helper_keywords(
+    kwargs: Mapping[str, Any],
+) -> tuple[Mapping[str, Any], dict[str, Any] | None]:
+    """``kwargs`` without a helper's keywords header (new dicts if it was there), and them."""
+    headers = kwargs.get("extra_headers")
+    if not headers or not isinstance(headers, Mapping) or HELPER_KEYWORDS_HEADER not in headers:
+        return kwargs, None
+    holder = HelperKeywords.find(headers[HELPER_KEYWORDS_HEADER])
+    rest = {k: v for k, v in headers.items() if k != HELPER_KEYWORDS_HEADER}
+    return {**kwargs, "extra_headers": rest}, holder.keywords if holder is not None else None
+
+
 def start(
     resource: Any, surface: Surface, kwargs: Mapping[str, Any], *, stream: bool | None = None
 ) -> tuple[LLMCall | None, dict[str, Any]]:
     """Begin recording; returns the call (None if the recorder itself failed) and the keyword
     arguments for the provider. ``TypeError``/``ValueError`` for bad ``voker_*`` arguments
     propagate: they are the caller's to fix, and no request has been made."""
+    kwargs, helper_keywords = _take_helper_keywords(kwargs)
     try:
         call = LLMCall.begin(
             api=surface.api,
@@ -65,6 +128,7 @@ def start(
             kwargs=kwargs,
             voker_client=getattr(resource._client, "_voker_client", None),
             stream=stream,
+            defaults=helper_keywords,
         )
     except (TypeError, ValueError):
         raise

@@ -33,6 +33,7 @@ from voker_core.ai._anthropic.calls import (
     parse_raw,
     settle,
     start,
+    with_helper_keywords,
 )
 
 if TYPE_CHECKING:
@@ -42,6 +43,12 @@ if TYPE_CHECKING:
         BetaAsyncMessageStreamManager,
         BetaMessageStreamManager,
         MessageStreamManager,
+    )
+    from anthropic.lib.tools import (
+        BetaAsyncStreamingToolRunner,
+        BetaAsyncToolRunner,
+        BetaStreamingToolRunner,
+        BetaToolRunner,
     )
     from anthropic.types import Message, RawMessageStreamEvent
     from anthropic.types.beta import BetaMessage, BetaRawMessageStreamEvent
@@ -237,6 +244,23 @@ class RecordedBetaMessages(BetaMessages):
         )
         return _create(self, BETA_MESSAGES, super().parse, {**kwargs, **voker})  # type: ignore[no-any-return]
 
+    def tool_runner(  # type: ignore[override]
+        self,
+        *,
+        voker_agent: str | None = None,
+        voker_session: str | None = None,
+        voker_agent_version: str | None = None,
+        voker_person: str | None = None,
+        voker_properties: Mapping[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> BetaToolRunner[Any] | BetaStreamingToolRunner[Any]:
+        """The SDK's tool runner; each request it makes is recorded as one ``llm`` event with
+        these ``voker_*`` keywords (else the context's)."""
+        voker = _voker(
+            voker_agent, voker_session, voker_agent_version, voker_person, voker_properties
+        )
+        return _tool_runner(super().tool_runner, kwargs, voker)  # type: ignore[no-any-return]
+
 
 class RecordedAsyncBetaMessages(AsyncBetaMessages):
     """``client.beta.messages`` of ``AsyncAnthropic``; see :class:`RecordedBetaMessages`."""
@@ -281,6 +305,23 @@ class RecordedAsyncBetaMessages(AsyncBetaMessages):
         )
         return await _acreate(self, BETA_MESSAGES, super().parse, {**kwargs, **voker})  # type: ignore[no-any-return]
 
+    def tool_runner(  # type: ignore[override]
+        self,
+        *,
+        voker_agent: str | None = None,
+        voker_session: str | None = None,
+        voker_agent_version: str | None = None,
+        voker_person: str | None = None,
+        voker_properties: Mapping[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> BetaAsyncToolRunner[Any] | BetaAsyncStreamingToolRunner[Any]:
+        """The SDK's tool runner; each request it makes is recorded as one ``llm`` event with
+        these ``voker_*`` keywords (else the context's)."""
+        voker = _voker(
+            voker_agent, voker_session, voker_agent_version, voker_person, voker_properties
+        )
+        return _tool_runner(super().tool_runner, kwargs, voker)  # type: ignore[no-any-return]
+
 
 class RecordedBeta(Beta):
     """``client.beta`` whose ``messages`` are recorded; every other beta resource is the SDK's."""
@@ -296,6 +337,15 @@ class RecordedAsyncBeta(AsyncBeta):
     @cached_property
     def messages(self) -> RecordedAsyncBetaMessages:
         return RecordedAsyncBetaMessages(self._client)
+
+
+def _tool_runner(method: Any, kwargs: dict[str, Any], voker: dict[str, Any]) -> Any:
+    """Make the SDK's tool runner with ``voker`` carried to each request it sends."""
+    send, holder = with_helper_keywords(kwargs, voker)
+    runner = method(**send)
+    if holder is not None:
+        runner._voker_keywords = holder  # the keywords live as long as the runner
+    return runner
 
 
 def _voker(
