@@ -66,15 +66,25 @@ class Trace:
         # Set when a run of this trace was paused by a LangGraph interrupt().
         self.interrupted = False
 
-    def resolve_person_async_if_needed(self) -> None:
-        """On an event loop, start resolving a context person without blocking the loop."""
+    def resolve_lazy(self) -> None:
+        """On an event loop, start resolving the context's lazy session and person without
+        blocking the loop; this trace's events wait for them. (Off a loop they are resolved
+        synchronously on the first send.)"""
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
-            return  # not on a loop: resolved synchronously on first send
+            return
         self._pending = []
-        self._person_task = loop.create_task(self.assoc.aresolve_person())
+        self._person_task = loop.create_task(self._aresolve())
         self._person_task.add_done_callback(self._person_resolved)
+
+    async def _aresolve(self) -> str | None:
+        try:
+            await self.assoc.aresolve_session()
+        except Exception:
+            # Left to the first send, which resolves it synchronously (or logs why not).
+            logger.debug("voker: resolving the session on the loop failed", exc_info=True)
+        return await self.assoc.aresolve_person()
 
     def _person_resolved(self, task: asyncio.Task[Any]) -> None:
         person: str | None = None

@@ -243,17 +243,18 @@ class VokerCallbackHandler(BaseCallbackHandler):
         meta = metadata or {}
         found = {key: _metadata_str(meta.get(key)) for key in _METADATA_KEYS}
         session = self._session or found["voker_session"]
-        if session is None and ctx.session is None:
-            session = _metadata_str(meta.get("thread_id"))
-            if session is None:
-                session = str(run_id)
-                if not self._warned_no_session:
-                    self._warned_no_session = True
-                    logger.warning(
-                        "voker: no session for a LangChain run; using its run id. Pass "
-                        "VokerCallbackHandler(session=...), metadata={'voker_session': ...}, "
-                        "or run inside voker_core.context(session=...)"
-                    )
+        fallback = _metadata_str(meta.get("thread_id")) or str(run_id)
+        # has_session, not session: a lazy one (a web request's) is not resolved here, maybe on
+        # an event loop, but with the person, without blocking it (Trace.resolve_lazy).
+        if session is None and not ctx.has_session:
+            session = fallback
+            if session == str(run_id) and not self._warned_no_session:
+                self._warned_no_session = True
+                logger.warning(
+                    "voker: no session for a LangChain run; using its run id. Pass "
+                    "VokerCallbackHandler(session=...), metadata={'voker_session': ...}, "
+                    "or run inside voker_core.context(session=...)"
+                )
         extra = meta.get("voker_properties")
         person = self._person or found["voker_person"]
         assoc = resolve_associations(
@@ -264,6 +265,7 @@ class VokerCallbackHandler(BaseCallbackHandler):
             properties=extra if isinstance(extra, Mapping) else None,
             client=self._client,
             require_agent=False,
+            session_fallback=fallback,
         )
         if assoc.agent is None and assoc.agent_version is not None:
             logger.warning(
@@ -272,10 +274,10 @@ class VokerCallbackHandler(BaseCallbackHandler):
             assoc.agent_version = None
         client = assoc.client if assoc.client is not None else get_client()
         trace = Trace(run_id, assoc, client)
-        # A plain-string person needs no resolving; a lazy one (a Django user) must not be
+        # A lazy session or person (a web request's: a session row, the user) must not be
         # resolved synchronously on an event loop, which is where async runs call us.
-        if person is None and ctx.has_person and not isinstance(getattr(ctx, "_person", None), str):
-            trace.resolve_person_async_if_needed()
+        if assoc.lazy:
+            trace.resolve_lazy()
         return trace
 
     def _start(

@@ -181,6 +181,44 @@ async def test_async_run_resolves_the_person_without_blocking(
     assert {e["person"] for e in events} == {"async-user"}
 
 
+class AsyncOnlySession:
+    """A lazy session that must not be resolved synchronously on an event loop (as Django's is
+    under ASGI, when a first-time visitor's session row must be created)."""
+
+    def __call__(self) -> str:
+        raise AssertionError("resolved synchronously")
+
+    async def aresolve(self) -> str:
+        return "async-session"
+
+
+async def test_async_run_resolves_the_session_without_blocking(
+    voker_client: Any, landed: Any
+) -> None:
+    handler = VokerCallbackHandler(agent="a", client=voker_client)
+    async with voker_core.context(session=AsyncOnlySession(), person=AsyncOnlyUser()):
+        await chain().ainvoke({"q": "x"}, config={"callbacks": [handler]})
+
+    events = landed(2, session="async-session")
+    assert [e["event_name"] for e in events] == ["llm", "chain"]
+    assert {e["person"] for e in events} == {"async-user"}
+
+
+async def test_a_lazy_session_giving_none_falls_back_to_the_thread_id(
+    voker_client: Any, landed: Any
+) -> None:
+    async def no_session() -> None:
+        return None
+
+    handler = VokerCallbackHandler(agent="a", client=voker_client)
+    async with voker_core.context(session=no_session):
+        await chain().ainvoke(
+            {"q": "x"}, config={"callbacks": [handler], "metadata": {"thread_id": "thread-9"}}
+        )
+
+    assert len(landed(2, session="thread-9")) == 2
+
+
 def test_bad_handler_arguments_raise_at_once() -> None:
     with pytest.raises(TypeError, match="session"):
         VokerCallbackHandler(session=42)  # type: ignore[arg-type]

@@ -129,6 +129,7 @@ class Associations:
     _person_resolved: bool = False
     _session_resolved: bool = True
     _prefix: str = "voker_"
+    _session_fallback: str | None = None  # used when a lazy session gives none
 
     @property
     def session(self) -> str:
@@ -147,9 +148,16 @@ class Associations:
             self._accept_session(await self._session.aresolve_session())
         return cast(str, self._session)
 
+    @property
+    def lazy(self) -> bool:
+        """Whether a lazy session or person is still to be resolved."""
+        return not (self._session_resolved and self._person_resolved)
+
     def _accept_session(self, value: str | None) -> None:
         if value is None:
-            raise _missing_session(self._prefix)
+            value = self._session_fallback
+            if value is None:
+                raise _missing_session(self._prefix)
         self._session, self._session_resolved = value, True
 
     def resolve_person(self) -> str | None:
@@ -178,11 +186,13 @@ def resolve_associations(
     client: VokerClient | None = None,
     require_agent: bool = True,
     argument_prefix: str = "voker_",
+    session_fallback: str | None = None,
 ) -> Associations:
     """Combine explicit values with the current context (explicit wins).
 
     Raises ``TypeError`` naming the missing argument when no session (or, with
-    ``require_agent``, no agent) is found either way.
+    ``require_agent``, no agent) is found either way; ``session_fallback`` is the session when
+    the context's lazy one resolves to none (else that is the ``TypeError``, when resolved).
     """
     ctx = current_context()
     session = _check_optional_str(session, argument_prefix, "session")
@@ -213,6 +223,7 @@ def resolve_associations(
         _session=ctx if lazy_session else session,
         _session_resolved=not lazy_session,
         _prefix=argument_prefix,
+        _session_fallback=session_fallback,
         agent=agent,
         agent_version=version,
         properties=merged,
