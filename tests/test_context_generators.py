@@ -41,17 +41,38 @@ def test_the_body_runs_inside_and_the_consumer_outside() -> None:
     assert _session() is None
 
 
-def test_each_step_builds_on_the_context_where_it_runs() -> None:
+def test_a_run_keeps_the_context_of_its_first_step_and_its_own_changes() -> None:
+    """Like an asyncio task: a generator run works in a copy of the context where it started,
+    so a ``with`` its body holds across a ``yield`` is still there at its next step."""
+
     @context(agent="bot")
-    def steps() -> Iterator[tuple[str | None, str | None]]:
-        while True:
-            yield _session(), current_context().agent
+    def steps() -> Iterator[tuple[str | None, str | None, str | None]]:
+        yield _session(), current_context().agent, current_context().person
+        with context(person="u-1"):
+            while True:
+                yield _session(), current_context().agent, current_context().person
 
     gen = steps()
     with context(session="first"):
-        assert next(gen) == ("first", "bot")
+        assert next(gen) == ("first", "bot", None)
     with context(session="second"):
-        assert next(gen) == ("second", "bot")
+        assert next(gen) == ("first", "bot", "u-1")
+        assert next(gen) == ("first", "bot", "u-1")
+        assert current_context().person is None  # nothing reached the consumer
+    gen.close()
+
+
+async def test_an_async_generator_keeps_a_context_it_holds_across_yields() -> None:
+    @context(agent="bot")
+    async def steps() -> AsyncIterator[tuple[str | None, str | None]]:
+        async with context(session="conv-42"):
+            for _ in range(3):
+                await asyncio.sleep(0)
+                yield _session(), current_context().agent
+
+    with context(session="outer"):
+        seen = [(step, _session()) async for step in steps()]
+    assert seen == [(("conv-42", "bot"), "outer")] * 3
 
 
 def test_send_passes_values_in() -> None:

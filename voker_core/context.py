@@ -224,6 +224,10 @@ class _Lazy:
                 self._task = None
 
 
+def _unread(value: str | _Lazy | None) -> bool:
+    return isinstance(value, _Lazy) and value._value is _UNRESOLVED
+
+
 @dataclass(frozen=True)
 class VokerContext:
     """The effective context at one point of execution (immutable).
@@ -259,6 +263,16 @@ class VokerContext:
         if isinstance(self._session, _Lazy):
             return await self._session.aresolve()
         return self._session
+
+    @property
+    def session_is_lazy(self) -> bool:
+        """Whether the session comes from a lazy source not read yet (reading it may query)."""
+        return _unread(self._session)
+
+    @property
+    def person_is_lazy(self) -> bool:
+        """Whether the person comes from a lazy source not read yet (reading it may query)."""
+        return _unread(self._person)
 
     @property
     def has_person(self) -> bool:
@@ -426,7 +440,8 @@ class context:
 
     @contextlib.contextmanager
     def _entered(self, own: _Own | None = None) -> Iterator[VokerContext]:
-        """Enter for one call (or one generator step, with ``own`` shared by the steps)."""
+        """Enter for one call, or one generator run (entered once, in the run's own context:
+        see voker_core._within)."""
         ctx = self._build(_current.get(), own if own is not None else self._own())
         token = _current.set(ctx)
         try:
@@ -434,16 +449,11 @@ class context:
         finally:
             _reset(token)
 
-    def _stepper(self) -> Callable[[], contextlib.AbstractContextManager[VokerContext]]:
-        """Fresh context managers for the steps of one generator run. Each step builds on the
-        context where it runs, but all share this run's lazy values (resolved once per run)."""
-        own = self._own()
-        return lambda: self._entered(own)
-
     def __call__(self, func: F) -> F:
         """Use as a decorator: the function (sync, async, generator or async generator) runs
-        inside the context; a generator only while its own code runs, each item it yields is
-        handed to the caller outside it. The wrapper keeps the kind of ``func``, so decorators
+        inside the context; a generator (sync or async) in a context of its own run, copied
+        from where it is first stepped (as an asyncio task's), so each item it yields is handed
+        to the caller outside it. The wrapper keeps the kind of ``func``, so decorators
         (this one included) stack."""
         if inspect.isasyncgenfunction(func):
             return cast(F, self._wrap_async_generator(func))
@@ -462,7 +472,7 @@ class context:
             @functools.wraps(func)
             def gen_wrapper(*args: Any, **kwargs: Any) -> Generator[Any, Any, Any]:
                 # yield from passes send/throw/close and the return value on to iter_within.
-                return (yield from iter_within(self._stepper(), func(*args, **kwargs)))
+                return (yield from iter_within(self._entered, func(*args, **kwargs)))
 
             return cast(F, gen_wrapper)
 
@@ -480,7 +490,7 @@ class context:
         async def agen_wrapper(*args: Any, **kwargs: Any) -> AsyncGenerator[Any, Any]:
             # An async generator has no `yield from`: pass values sent in, exceptions thrown in
             # and aclose() on to aiter_within by hand, so the wrapper is a full async generator.
-            inner = aiter_within(self._stepper(), func(*args, **kwargs))
+            inner = aiter_within(self._entered, func(*args, **kwargs))
             try:
                 item = await inner.__anext__()
                 while True:

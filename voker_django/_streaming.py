@@ -2,8 +2,8 @@
 
 A ``StreamingHttpResponse`` body is produced after the view (and the middleware) returned, by
 the server iterating it — a chat view that streams an LLM answer makes its LLM call then. So the
-middleware and the :func:`voker_django.agent` decorator re-enter their context around each step
-of the iteration (never between steps, so nothing leaks into the server's code)::
+middleware and the :func:`voker_django.agent` decorator run that iteration inside their context,
+in a context of its own (:mod:`voker_core._within`: nothing leaks into the server's code)::
 
     response = bind_streaming(response, lambda: voker_core.context(agent="support-bot"))
 

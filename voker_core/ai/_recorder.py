@@ -196,11 +196,14 @@ def resolve_associations(
     """
     ctx = current_context()
     session = _check_optional_str(session, argument_prefix, "session")
-    # The context's session may be lazy: it is resolved by (a)invoke(), still before the request.
-    lazy_session = session is None and ctx.has_session
-    agent = _check_optional_str(agent, argument_prefix, "agent") or ctx.agent
+    # A lazy session (a web request's, which may need a query) is resolved by (a)resolve(),
+    # still before the request, and without blocking an event loop.
+    lazy_session = session is None and ctx.session_is_lazy
     if session is None and not lazy_session:
-        raise _missing_session(argument_prefix)
+        session = ctx.session  # a plain value, or one resolved already: no call
+        if session is None:
+            raise _missing_session(argument_prefix)
+    agent = _check_optional_str(agent, argument_prefix, "agent") or ctx.agent
     if agent is None and require_agent:
         raise TypeError(
             f"missing {argument_prefix}agent: pass {argument_prefix}agent=... or call inside "
@@ -217,8 +220,10 @@ def resolve_associations(
     merged = (
         snapshot({**ctx.properties, **(properties or {})}) if properties or ctx.properties else {}
     )
-    explicit_person = _check_optional_str(person, argument_prefix, "person")
-    lazy_person = explicit_person is None and ctx.has_person
+    person = _check_optional_str(person, argument_prefix, "person")
+    lazy_person = person is None and ctx.person_is_lazy
+    if person is None and not lazy_person:
+        person = ctx.resolve_person()  # a plain value, or one resolved already: no call
     return Associations(
         _session=ctx if lazy_session else session,
         _session_resolved=not lazy_session,
@@ -228,7 +233,7 @@ def resolve_associations(
         agent_version=version,
         properties=merged,
         client=client if client is not None else ctx.client,
-        _person=ctx if lazy_person else explicit_person,
+        _person=ctx if lazy_person else person,
         _person_resolved=not lazy_person,
     )
 
