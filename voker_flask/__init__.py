@@ -18,7 +18,8 @@
         return {"reply": reply.choices[0].message.content}
 
 Configuration keys: :mod:`voker_flask.config`. Sessions: :mod:`voker_flask.sessions`. People:
-:mod:`voker_flask.people`. Per-view and per-blueprint agents: :mod:`voker_flask.agents`.
+:mod:`voker_flask.people`. Per-view and per-blueprint agents, and ``@voker.streams_llm`` for a
+view whose streamed body calls a model: :mod:`voker_flask.agents`.
 """
 
 try:

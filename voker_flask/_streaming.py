@@ -6,90 +6,24 @@ and the ``after_request`` functions are done - before the WSGI server iterates a
 body. So the extension wraps such a body (:class:`StreamedBody`): each step of the iteration
 runs inside the request's context, and only the step (nothing leaks into the server's code).
 
-Lazy sources (person, session loader) first read inside such a body may need the request the
-body outlived - a ``person_loader`` reading ``g.user`` or ``request.headers``. Under Flask's
-``stream_with_context`` they simply have it; otherwise :class:`InRequest` re-enters the
-request's app and request contexts for that one call, the way ``stream_with_context`` does.
+The request itself is not re-entered: popping it again would run the app's teardown functions
+a second time, in the middle of the body (an app that wants the request for the whole body uses
+Flask's ``stream_with_context``). Lazy sources that need the request are resolved before the
+headers leave for views that declare their body records
+(:func:`voker_flask.agents.streams_llm`); see :meth:`voker_flask.extension.VokerState.bind_body`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable
 from contextlib import AbstractContextManager
-from typing import Any, TypeVar
-
-from flask import has_request_context, stream_with_context
+from typing import Any
 
 import voker_core
 from voker_core._within import EnterContext, iter_within
 from voker_core.context import VokerContext
 
-__all__ = ["InRequest", "LaterInRequest", "StreamedBody", "reenter"]
-
-T = TypeVar("T")
-
-
-class LaterInRequest:
-    """Run one function, after the request has ended, inside its app and request contexts.
-
-    Create it while the request is active (it captures the contexts, through Flask's own
-    ``stream_with_context``); call it at most once. As with ``stream_with_context``, Flask runs
-    the teardown functions again when the contexts are left after that call.
-    """
-
-    def __init__(self) -> None:
-        func: list[Callable[[], Any]] = []
-
-        def run() -> Iterator[Any]:  # a closure, not a method: no cycle back to self
-            yield func[0]()
-
-        self._func = func
-        # A primed generator: nothing is pushed until it is resumed, and a LaterInRequest that
-        # is never called is garbage collected without touching the contexts.
-        self._steps: Iterator[Any] = stream_with_context(run())
-
-    def __call__(self, func: Callable[[], T]) -> T:
-        if has_request_context() or self._func:
-            return func()  # the request is here already (or the single use is spent)
-        self._func.append(func)
-        try:
-            result: T = next(self._steps)
-            return result
-        finally:
-            close = getattr(self._steps, "close", None)
-            if close is not None:
-                close()  # leaves the contexts again
-
-
-class InRequest:
-    """A lazy person or session source that can still be read after its request ended.
-
-    Until :meth:`keep_request` is called (the extension does it for streamed responses, in the
-    request) it simply calls ``source``. ``aresolve`` passes straight through: Flask bodies are
-    synchronous, so async resolution only happens during the view.
-    """
-
-    __slots__ = ("_later", "_source")
-
-    def __init__(self, source: Callable[[], Any]) -> None:
-        self._source = source
-        self._later: LaterInRequest | None = None
-
-    def keep_request(self) -> None:
-        """Capture the current request, for a read that comes after it ends."""
-        self._later = LaterInRequest()
-
-    def __call__(self) -> Any:
-        later = self._later
-        if later is None or has_request_context():
-            return self._source()
-        return later(self._source)
-
-    async def aresolve(self) -> Any:
-        aresolve = getattr(self._source, "aresolve", None)
-        if aresolve is not None:
-            return await aresolve()
-        return self._source()
+__all__ = ["StreamedBody", "reenter"]
 
 
 class _SharedPerson:

@@ -20,6 +20,18 @@ whatever function is beneath it.
 
 A streamed response's body (produced after the view returned) keeps the view's and the
 blueprint's agent: the extension finds the view's choice again with :func:`view_agent`.
+
+``@voker.agent`` on a view (not on a blueprint, whose views may well be CSV exports) also
+declares that the view's streamed body records, as :func:`streams_llm` does for a view that
+keeps the app's or blueprint's agent::
+
+    @app.post("/chat/stream")
+    @voker.streams_llm
+    def chat_stream():
+        return Response(generate())          # generate() calls the model
+
+A declared view's streamed response gets its session (the cookie) and person before the headers
+leave, while the request is still there; see :mod:`voker_flask.extension`.
 """
 
 from __future__ import annotations
@@ -33,7 +45,14 @@ from flask.views import View
 
 import voker_core
 
-__all__ = ["AGENT_ATTRIBUTE", "agent", "view_agent"]
+__all__ = [
+    "AGENT_ATTRIBUTE",
+    "STREAMS_ATTRIBUTE",
+    "agent",
+    "declares_records",
+    "streams_llm",
+    "view_agent",
+]
 
 logger = logging.getLogger("voker.flask")
 
@@ -41,6 +60,8 @@ T = TypeVar("T")
 
 # Where @voker.agent leaves its (agent, version) on a view function or a View class.
 AGENT_ATTRIBUTE = "__voker_agent__"
+# Where @voker.streams_llm leaves its mark on a view function or a View class.
+STREAMS_ATTRIBUTE = "__voker_streams_llm__"
 
 
 def _blueprint_hook(name: str, version: str | None) -> Callable[[], None]:
@@ -129,3 +150,30 @@ def view_agent(view: Callable[..., Any] | None) -> tuple[str, str | None] | None
     if isinstance(choice, tuple) and len(choice) == 2:
         return choice
     return None
+
+
+def streams_llm(target: T) -> T:
+    """Declare that a view function's or a class-based view's streamed body records events.
+
+    Only marks ``target`` and returns it (the mark survives decorators that use
+    ``functools.wraps``); a subclass of a marked class is marked too. Raises ``TypeError`` for
+    anything else - a blueprint included: mark its streaming views, not the exports beside them.
+    """
+    is_view_class = isinstance(target, type) and issubclass(target, View)
+    if not callable(target) or (isinstance(target, type) and not is_view_class):
+        raise TypeError(
+            f"voker.streams_llm decorates a view function or a View class, got {target!r}"
+        )
+    setattr(target, STREAMS_ATTRIBUTE, True)
+    return target
+
+
+def declares_records(view: Callable[..., Any] | None) -> bool:
+    """Whether a registered view declared that its streamed body records (see the module doc):
+    ``@voker.streams_llm`` or ``@voker.agent`` on it or on its class."""
+    if view is None:
+        return False
+    view_class = getattr(view, "view_class", None)
+    if view_class is not None and getattr(view_class, STREAMS_ATTRIBUTE, False):
+        return True
+    return bool(getattr(view, STREAMS_ATTRIBUTE, False)) or view_agent(view) is not None

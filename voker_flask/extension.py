@@ -24,7 +24,7 @@ even when the view raises, so nothing leaks into the next request served by the 
 The wrapped provider clients (``voker_core.ai.provider_openai`` ...) read that context, so views
 need no ``voker_*`` arguments. Async views (``flask[async]``) see the same context. A streamed
 response's body, which the server produces after teardown, runs inside it too (the last
-``after_request`` function wraps it; see :mod:`voker_flask._streaming`).
+``after_request`` function wraps it; see :meth:`VokerState.bind_body`).
 
 Each app keeps its own state in ``app.extensions["voker"]`` (a :class:`VokerState`): settings
 (:mod:`voker_flask.config`) and, when the app's config sets ``VOKER_API_KEY``, ``VOKER_BASE_URL``
@@ -42,16 +42,16 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from flask import Flask, Response, current_app, g, request
-from flask import session as flask_session
 
 import voker_core
 from voker_core.agents_sync import register_agents
-from voker_flask._streaming import InRequest, StreamedBody, reenter
+from voker_flask._streaming import StreamedBody, reenter
 from voker_flask.agents import agent as _agent
-from voker_flask.agents import view_agent
+from voker_flask.agents import declares_records, view_agent
+from voker_flask.agents import streams_llm as _streams_llm
 from voker_flask.config import FlaskSettings, read_config
 from voker_flask.people import PersonLoader, PersonResolver
-from voker_flask.sessions import LazySession, SessionLoader, header_session, lazy_session
+from voker_flask.sessions import LazySession, SessionLoader, header_session, request_session
 
 if TYPE_CHECKING:
     from voker_core.client import VokerClient
@@ -62,7 +62,7 @@ logger = logging.getLogger("voker.flask")
 
 EXTENSION_KEY = "voker"
 _G_CONTEXTS = "_voker_contexts"
-_G_SOURCES = "_voker_sources"
+_G_LAZY_SESSION = "_voker_lazy_session"
 
 L = TypeVar("L", bound=Callable[..., Any])
 T = TypeVar("T")
@@ -72,16 +72,6 @@ def _default_client() -> VokerClient:
     from voker_core.client import get_client
 
     return get_client()
-
-
-class _Sources:
-    """The lazy sources of one request's context, for :meth:`VokerState.bind_body`."""
-
-    __slots__ = ("lazy", "session")
-
-    def __init__(self, session: LazySession | None, lazy: list[InRequest]) -> None:
-        self.session = session  # None: the session came from the header
-        self.lazy = lazy
 
 
 class VokerState:
@@ -99,6 +89,7 @@ class VokerState:
         self._person = PersonResolver(loader=lambda: extension._person_loader, client=self.client)
         self._warn_lock = threading.Lock()
         self._warned_no_session = False
+        self._warned_late_session = False
 
     def client(self) -> VokerClient:
         """The client this app's events go to (its own, else the process-wide default)."""
@@ -134,27 +125,39 @@ class VokerState:
             self.settings.session_header,
         )
 
+    def _late_session(self, path: str) -> None:
+        with self._warn_lock:
+            warned, self._warned_late_session = self._warned_late_session, True
+        if warned:
+            logger.debug("voker: %s recorded after its headers were sent; no session", path)
+            return
+        logger.warning(
+            "voker: %s recorded an event after its response's headers were sent (a streamed "
+            "body?), for a visitor without a Voker session: it gets a session of its own (no "
+            "cookie could be set). Decorate the view with @voker.streams_llm or "
+            "@voker.agent(...) to set the session before the headers leave.",
+            path,
+        )
+
     def push(self) -> None:
         """``before_request``: enter the request's context. Never breaks the request."""
         try:
-            app = current_app._get_current_object()  # type: ignore[attr-defined]
             lazy: LazySession | None = None
             session: Any = header_session(request, self.settings.session_header)
             if session is None:
-                lazy = lazy_session(
-                    app=app,
-                    flask_session=flask_session._get_current_object(),  # type: ignore[attr-defined]
+                session = lazy = LazySession(
+                    app=current_app._get_current_object(),  # type: ignore[attr-defined]
+                    flask_session=request_session(),
                     loader=lambda: self.extension._session_loader,
                     no_session_source=self._no_session_source,
+                    late=self._late_session,
                 )
-                session = InRequest(lazy)
-            person = InRequest(self._person)
-            setattr(g, _G_SOURCES, _Sources(lazy, [person, session] if lazy else [person]))
+            setattr(g, _G_LAZY_SESSION, lazy)
             self.enter(
                 session=session,
                 agent=self.settings.agent,
                 agent_version=self.settings.agent_version,
-                person=person,
+                person=self._person,
                 client=self.own_client,
             )
         except Exception:
@@ -164,34 +167,47 @@ class VokerState:
         """``after_request`` (the last one): a streamed body keeps the request's context.
 
         Flask leaves the request (and its Voker context) before the server iterates a streamed
-        body, so the body is wrapped to re-enter the context around each of its steps: the
+        body, so the body is wrapped to enter the context around each of its steps: the
         request's session, person and agent, its blueprints' agents and the view's
-        ``@voker.agent``. The lazy session is settled first when that is free (the cookie is
-        saved right after this hook), and lazy sources may re-enter the request later
-        (:mod:`voker_flask._streaming`). ``send_file`` bodies (``direct_passthrough``) call no
-        LLM and are left to the server's file wrapper. Never breaks the response.
+        ``@voker.agent``. ``send_file`` bodies (``direct_passthrough``) call no LLM and are left
+        to the server's file wrapper.
+
+        The body records after the headers (and the session cookie) have left, and without the
+        request (``g``, ``request``, Flask-Login's user). So for a view that declares its body
+        records (``@voker.streams_llm`` or ``@voker.agent``, as in the Django plug-in) the
+        session and the person are resolved now, while the request is live; a ``HEAD``
+        request's body never runs, so it is skipped. Other streamed responses (a CSV export)
+        stay lazy: no cookie, no person loader. Should such a body record anyway, it gets the id
+        already in the visitor's Flask session, else one of its own (logged), and whatever
+        person can be resolved without the request. The request is never re-entered (that would
+        run the app's teardown functions twice). Never breaks the response.
         """
+        if _G_CONTEXTS not in g:
+            return response  # push() failed: nothing to keep
+        lazy: LazySession | None = g.get(_G_LAZY_SESSION)
         try:
-            sources: _Sources | None = g.get(_G_SOURCES)
-            if sources is None or not response.is_streamed or response.direct_passthrough:
-                return response
-            view = current_app.view_functions.get(request.endpoint) if request.endpoint else None
-            choice = view_agent(view)
-            if choice is None:
-                effective = voker_core.current_context()
-            else:  # the core's own rules merge the view's agent over the request's context
-                with voker_core.context(agent=choice[0], agent_version=choice[1]) as effective:
-                    pass
-            if sources.session is not None and sources.session.resolve_before_headers():
-                _ = effective.session  # resolves the request's own (shared) lazy session
-            for source in sources.lazy:
-                source.keep_request()
-            response.response = StreamedBody(reenter(effective), response.response)
+            if response.is_streamed and not response.direct_passthrough:
+                view = (
+                    current_app.view_functions.get(request.endpoint) if request.endpoint else None
+                )
+                choice = view_agent(view)
+                if choice is None:
+                    effective = voker_core.current_context()
+                else:  # the core's own rules merge the view's agent over the request's context
+                    with voker_core.context(agent=choice[0], agent_version=choice[1]) as effective:
+                        pass
+                if request.method != "HEAD" and declares_records(view):
+                    _ = effective.session  # the request's own lazy values: resolved once
+                    effective.resolve_person()
+                response.response = StreamedBody(reenter(effective), response.response)
         except Exception:
             logger.warning(
                 "voker: could not keep the context of a streamed response (ignored)",
                 exc_info=True,
             )
+        finally:
+            if lazy is not None:  # the cookie is saved right after this hook
+                lazy.headers_sent(request.path)
         return response
 
     def pop(self, exc: BaseException | None = None) -> None:
@@ -263,6 +279,12 @@ class Voker:
     def agent(name: str, version: str | None = None) -> Callable[[T], T]:
         """Set the agent (and version) of a view, a class-based view or a blueprint."""
         return _agent(name, version)
+
+    @staticmethod
+    def streams_llm(view: T) -> T:
+        """Declare that a view's (or a class-based view's) streamed body calls a model, so its
+        session cookie and person are set before the headers leave (see voker_flask.agents)."""
+        return _streams_llm(view)
 
     # -- Celery ---------------------------------------------------------------------------------
 

@@ -17,7 +17,9 @@ The person comes from, in order:
    hold plain values (nothing else — never a password hash).
 
 It is resolved lazily: only when a wrapped LLM call or ``events.create`` in the request needs it,
-at most once per request, so a request that records nothing never loads the user. The first time
+at most once per request, so a request that records nothing never loads the user (a streamed
+response of a view declaring :func:`~voker_flask.agents.streams_llm` resolves it before its
+body runs, while the request is still there). The first time
 a process sees a person it sends ``people.create``; later it sends ``people.update`` only when the
 properties change (:mod:`voker_core.people_sync`).
 """
@@ -26,7 +28,8 @@ from __future__ import annotations
 
 import inspect
 import logging
-from collections.abc import Callable, Iterable, Mapping
+import uuid
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from flask import current_app, has_app_context, has_request_context
@@ -48,24 +51,25 @@ DEFAULT_USER_ATTRIBUTES = ("username", "email", "name", "first_name", "last_name
 _PLAIN = (str, int, float, bool)
 
 
-def _is_scalar_id(value: Any) -> bool:
-    """Whether ``value`` can stand for a person id once turned into a string.
+def _is_id(value: Any) -> bool:
+    """Whether ``value`` is a person id: a ``str``, an ``int`` (not a ``bool``) or a UUID.
 
-    ``str()`` of a bool, a mapping or a collection (or of bytes: ``"b'...'"``) is no id anyone
-    meant; anything else - ints, UUIDs, custom key types - reads the way the app shows it.
+    Deliberately narrow: ``str()`` of anything else - a user object returned by mistake
+    (``current_user`` instead of ``current_user.get_id()``), a dict, bytes - is no id anyone
+    meant, and would create a junk person per request.
     """
-    if isinstance(value, str):
-        return True
-    return not isinstance(value, (bool, bytes, bytearray, Mapping, Iterable))
+    if isinstance(value, bool):
+        return False
+    return isinstance(value, (str, int, uuid.UUID))
 
 
 def normalize_person(result: Any) -> tuple[str, dict[str, Any] | None] | None:
     """Turn what a person loader returned into ``(person_id, properties)``, or ``None``.
 
-    Accepts ``None``, an id or an ``(id, properties)`` pair. An id is any single value, turned
-    into a string (a ``str``, an ``int``, a ``uuid.UUID`` primary key ...). A ``bool``, a mapping
-    or another collection is a mistake, not an id: it is logged and treated as no person, so a
-    mistake never breaks a request.
+    Accepts ``None``, an id or an ``(id, properties)`` pair. An id is a ``str``, an ``int`` or a
+    ``uuid.UUID`` primary key, sent as ``str(id)``. Anything else (a ``bool``, a user object, a
+    mapping ...) is a mistake, not an id: it is logged and treated as no person, so a mistake
+    never breaks a request.
     """
     if result is None:
         return None
@@ -81,9 +85,10 @@ def normalize_person(result: Any) -> tuple[str, dict[str, Any] | None] | None:
         person_id, properties = result
     if person_id is None:
         return None
-    if not _is_scalar_id(person_id):
+    if not _is_id(person_id):
         logger.warning(
-            "voker: a person id must be a single value (a string, a number, a UUID ...), got %s",
+            "voker: a person id must be a string, an int or a UUID (e.g. current_user.get_id()), "
+            "got %s",
             type(person_id).__name__,
         )
         return None
@@ -117,6 +122,19 @@ def _flask_login_person() -> tuple[str, dict[str, Any] | None] | None:
     return normalize_person((user.get_id(), properties or None))
 
 
+def _log_failure() -> None:
+    """Log a failing person source (call from an ``except`` block)."""
+    if has_request_context():
+        logger.warning("voker: resolving the request's person failed (ignored)", exc_info=True)
+        return
+    # Typically the body of a streamed response of an undeclared view, run after its request.
+    logger.warning(
+        "voker: resolving the person failed outside its request (a streamed body? decorate "
+        "the view with @voker.streams_llm so the person is resolved before it) (ignored)",
+        exc_info=True,
+    )
+
+
 class PersonResolver:
     """The lazy person source of one app's requests (see the module docstring).
 
@@ -147,7 +165,7 @@ class PersonResolver:
                 result = loader()
             return self._finish(normalize_person(result))
         except Exception:
-            logger.warning("voker: resolving the request's person failed (ignored)", exc_info=True)
+            _log_failure()
             return None
 
     async def aresolve(self) -> str | None:
@@ -160,7 +178,7 @@ class PersonResolver:
                 result = await result
             return self._finish(normalize_person(result))
         except Exception:
-            logger.warning("voker: resolving the request's person failed (ignored)", exc_info=True)
+            _log_failure()
             return None
 
     @staticmethod

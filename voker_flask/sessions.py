@@ -12,10 +12,10 @@ In order (the order of DESIGN §6 and of the Django plug-in):
 4. else a fresh id per request, with a one-time warning, so an LLM call is never refused.
 
 Everything but the header is lazy: it runs only when a wrapped LLM call or ``events.create``
-reads the session, at most once per request. A streamed response is the exception: its body
-records after the headers (and the cookie) have left, so the id is put into Flask's session
-before they leave when that costs nothing (see :meth:`LazySession.resolve_before_headers`);
-an id first created inside such a body cannot reach the cookie and stays that request's own.
+reads the session, at most once per request. Once the response's cookie is saved
+(:meth:`LazySession.headers_sent`) a new id can no longer reach the browser: a streamed body
+that records then (its view did not declare it, see :func:`voker_flask.agents.streams_llm`)
+still gets the id the visitor's Flask session already holds, else a fresh one of its own.
 """
 
 from __future__ import annotations
@@ -26,9 +26,17 @@ from collections.abc import Callable
 from typing import Any
 
 from flask import Flask, Request
-from flask.sessions import SecureCookieSessionInterface, SessionMixin
+from flask import session as flask_session
+from flask.globals import request_ctx
+from flask.sessions import SessionMixin
 
-__all__ = ["FLASK_SESSION_KEY", "LazySession", "SessionLoader", "header_session", "lazy_session"]
+__all__ = [
+    "FLASK_SESSION_KEY",
+    "LazySession",
+    "SessionLoader",
+    "header_session",
+    "request_session",
+]
 
 logger = logging.getLogger("voker.flask")
 
@@ -45,6 +53,21 @@ def header_session(request: Request, header: str) -> str | None:
     return value.strip()
 
 
+def request_session() -> SessionMixin:
+    """The current request's Flask session object, without marking it accessed.
+
+    Since Flask 3.1 every read of ``RequestContext.session`` (the ``flask.session`` proxy)
+    marks the session accessed, which adds ``Vary: Cookie`` to the response: capturing it for
+    later must not do that to every response (:class:`LazySession` marks it when it writes).
+    """
+    opened = vars(request_ctx._get_current_object()).get("_session")  # type: ignore[attr-defined]
+    if isinstance(opened, SessionMixin):
+        return opened
+    # Flask 3.0 keeps it in a plain attribute, whose reads mark nothing.
+    current: SessionMixin = flask_session._get_current_object()  # type: ignore[attr-defined]
+    return current
+
+
 def _new_id() -> str:
     return uuid.uuid4().hex
 
@@ -55,7 +78,8 @@ class LazySession:
     ``flask_session`` is the request's own session object, captured when the request starts so
     the source also works when read from another thread (e.g. ``asyncio.to_thread``) or from a
     streamed body after the request has ended. ``no_session_source`` is called when nothing
-    gives an id (it warns once per app).
+    gives an id (it warns once per app); ``late(path)`` when an id is needed after the cookie
+    was saved, for a visitor whose Flask session holds none.
     """
 
     def __init__(
@@ -65,41 +89,30 @@ class LazySession:
         flask_session: SessionMixin,
         loader: Callable[[], SessionLoader | None],
         no_session_source: Callable[[], None],
+        late: Callable[[str], None],
     ) -> None:
         self._app = app
         self._flask_session = flask_session
         self._loader = loader
         self._no_session_source = no_session_source
+        self._late = late
+        self._sent_path: str | None = None  # set once the response's cookie is saved
 
-    @property
-    def _uses_flask_session(self) -> bool:
-        return not self._app.session_interface.is_null_session(self._flask_session)
-
-    def resolve_before_headers(self) -> bool:
-        """Whether a streamed response should resolve this session before its headers leave.
-
-        A streamed body records after the headers are sent, too late to put a new id into the
-        cookie: every streamed chat would be a conversation of its own. Resolving early costs
-        nothing with Flask's default cookie session (the id rides in the cookie: no store, no
-        query) or when the visitor's session already holds the id; with a server-side session
-        store it means a write, so it is done only for a visitor who already has a session.
-        Without a usable Flask session the id never reaches a cookie: nothing to gain early.
-        """
-        if not self._uses_flask_session:
-            return False
-        if self._flask_session.get(FLASK_SESSION_KEY):
-            return False  # already there: reading it later needs no cookie
-        if isinstance(self._app.session_interface, SecureCookieSessionInterface):
-            return True
-        return len(self._flask_session) > 0
+    def headers_sent(self, path: str) -> None:
+        """From now on write no new id into Flask's session: its cookie could not carry it."""
+        self._sent_path = path
 
     def __call__(self) -> str | None:
-        if self._uses_flask_session:
+        if not self._app.session_interface.is_null_session(self._flask_session):
             current = self._flask_session.get(FLASK_SESSION_KEY)
             if isinstance(current, str) and current:
                 return current
+            if self._sent_path is not None:
+                self._late(self._sent_path)
+                return _new_id()
             created = _new_id()
             self._flask_session[FLASK_SESSION_KEY] = created  # marks it modified: cookie set
+            self._flask_session.accessed = True  # and Vary: Cookie, as flask.session would
             return created
         registered = self._loader()
         if registered is not None:
@@ -112,16 +125,3 @@ class LazySession:
                 return str(value)
         self._no_session_source()
         return _new_id()
-
-
-def lazy_session(
-    *,
-    app: Flask,
-    flask_session: SessionMixin,
-    loader: Callable[[], SessionLoader | None],
-    no_session_source: Callable[[], None],
-) -> LazySession:
-    """The lazy session source of one request (see :class:`LazySession`)."""
-    return LazySession(
-        app=app, flask_session=flask_session, loader=loader, no_session_source=no_session_source
-    )

@@ -150,7 +150,7 @@ def test_person_loader_without_flask_login(
     assert voker_server.person("plain-8")["properties"] == {}
 
 
-def test_person_ids_may_be_any_single_value() -> None:
+def test_person_ids_are_strings_ints_or_uuids() -> None:
     person_id = uuid.UUID("12345678-1234-5678-1234-567812345678")
     assert normalize_person(person_id) == (str(person_id), None)
     assert normalize_person((person_id, {"email": "a@b.c"})) == (
@@ -166,8 +166,32 @@ def test_person_ids_may_be_any_single_value() -> None:
 
 @pytest.mark.parametrize(
     "result",
-    [True, {"id": 1}, ("a", "b", "c"), (["a"], {}), ({"a"}, None), b"u-1", (False, {})],
-    ids=["bool", "mapping", "three-items", "list-id", "set-id", "bytes", "bool-id"],
+    [
+        True,
+        {"id": 1},
+        ("a", "b", "c"),
+        (["a"], {}),
+        ({"a"}, None),
+        b"u-1",
+        (False, {}),
+        1.5,
+        User(1, "ada", "ada@example.com"),
+        flask_login.AnonymousUserMixin(),
+        object(),
+    ],
+    ids=[
+        "bool",
+        "mapping",
+        "three-items",
+        "list-id",
+        "set-id",
+        "bytes",
+        "bool-id",
+        "float",
+        "user-object",
+        "anonymous-user",
+        "object",
+    ],
 )
 def test_values_that_are_not_ids_mean_no_person(
     result: Any, caplog: pytest.LogCaptureFixture
@@ -240,3 +264,25 @@ def test_a_broken_person_loader_never_breaks_the_request(
     assert default_voker_client.flush(5)
     [event] = voker_server.events(event_name="llm")
     assert event["person"] is None
+
+
+def test_a_loader_returning_current_user_by_mistake_records_no_person(
+    default_voker_client: Any, voker_server: Any, llm: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """``return current_user`` instead of ``current_user.get_id()``: logged, never a junk id
+    like ``<AnonymousUserMixin object at 0x...>`` (a new person per request)."""
+    users = {"1": User(1, "ada", "ada@example.com")}
+    app = make_login_app(llm, users, [])
+    voker = app.extensions["voker"].extension
+
+    @voker.person_loader
+    def person() -> Any:
+        return flask_login.current_user._get_current_object()
+
+    anonymous, member = app.test_client(), app.test_client()
+    member.post("/login/1")
+    for client in (anonymous, member):
+        assert client.post("/chat").get_data(as_text=True) == "Echo: hi"
+    assert default_voker_client.flush(5)
+    assert [e["person"] for e in voker_server.events(event_name="llm")] == [None, None]
+    assert "current_user.get_id()" in caplog.text
