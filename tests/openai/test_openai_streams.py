@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import weakref
 from typing import Any
 
 import openai
@@ -246,3 +247,22 @@ async def test_async_streams_left_early_and_dropped_still_close_their_responses(
     events = llm_events(voker_client, voker_server)
     assert len(events) == 3
     assert all(_content(e["properties"]) == "one " for e in events)
+
+
+def test_a_finished_stream_frees_its_response_without_the_garbage_collector(
+    fake_llm: Any, voker_client: Any, voker_server: Any
+) -> None:
+    """The close hook holds its response; the first close undoes that, so a stream read to the
+    end (the SDK closes the response then) leaves no cycle behind."""
+    fake_llm.queue_reply(LONG)
+    client = wrapped(fake_llm, voker_client)
+    gc.disable()
+    try:
+        stream = client.chat.completions.create(**CHAT_ARGS, **VOKER, stream=True)
+        response = weakref.ref(stream.response)
+        assert chat_text(list(stream)) == "one two three four five six seven eight"
+        del stream
+        assert response() is None
+    finally:
+        gc.enable()
+    assert len(llm_events(voker_client, voker_server)) == 1

@@ -332,16 +332,20 @@ def _observed_class(base: type) -> type:
 class _CloseHook:
     """Shadows ``response.close``/``aclose`` on the instance: tells the recorder, then closes.
 
-    Holds the response strongly. The cycle this makes (response -> hook -> response) is left to
-    the garbage collector; a weak reference would be cleared first when a dropped stream is
-    collected together with its response, and the SDK's own ``finally: await response.aclose()``
-    would then get no awaitable (asyncio logs a ``TypeError``) and never close the response.
+    Holds the response strongly: a weak reference would be cleared first when a dropped stream
+    is collected together with its response, and the SDK's own ``finally: await
+    response.aclose()`` would then get no awaitable (asyncio logs a ``TypeError``) and never
+    close the response. The cycle this makes (response -> hook -> response) is undone at the
+    first close, so only a stream abandoned unclosed leaves it to the garbage collector.
     """
 
-    __slots__ = ("_method", "_recorder", "_response")
+    __slots__ = ("_method", "_name", "_recorder", "_response")
 
-    def __init__(self, response: Any, method: Callable[..., Any], recorder: StreamRecorder) -> None:
+    def __init__(
+        self, response: Any, name: str, method: Callable[..., Any], recorder: StreamRecorder
+    ) -> None:
         self._response = response
+        self._name = name
         self._method = method
         self._recorder = recorder
 
@@ -350,7 +354,13 @@ class _CloseHook:
             self._recorder.closed()
         except Exception:
             logger.warning("voker: failed to record a stream (ignored)", exc_info=True)
-        return self._method(self._response)
+        response = self._response
+        try:
+            if vars(response).get(self._name) is self:
+                delattr(response, self._name)  # later closes go straight to the class's method
+        except Exception:
+            logger.debug("voker: could not unhook a closed response", exc_info=True)
+        return self._method(response)
 
 
 def _hook_close(response: Any, recorder: StreamRecorder, names: tuple[str, ...]) -> None:
@@ -358,7 +368,7 @@ def _hook_close(response: Any, recorder: StreamRecorder, names: tuple[str, ...])
     for name in names:
         method = getattr(cls, name, None)
         if callable(method):
-            setattr(response, name, _CloseHook(response, method, recorder))
+            setattr(response, name, _CloseHook(response, name, method, recorder))
 
 
 def observe_stream(stream: S, recorder: StreamRecorder) -> S:
