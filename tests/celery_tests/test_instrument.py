@@ -5,6 +5,7 @@ The worker-level scenarios (prefork, threads and solo pools) are in ``test_celer
 
 from __future__ import annotations
 
+import itertools
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -25,8 +26,12 @@ def fresh_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(voker_celery, "_extra_clients", [])
 
 
+_app_numbers = itertools.count()
+
+
 def _eager_app(name: str = "opts") -> Celery:
-    app = Celery(name, broker="memory://", backend="cache+memory://")
+    # A name of its own per app: task names are registered process-wide by name.
+    app = Celery(f"{name}{next(_app_numbers)}", broker="memory://", backend="cache+memory://")
     app.conf.task_always_eager = True
     return app
 
