@@ -166,6 +166,26 @@ def test_voker_env_points_the_environment_at_the_server(voker_env: VokerTestServ
     assert [a["agent_name"] for a in voker_env.agents()] == ["from-env"]
 
 
+@pytest.fixture
+def suite_disables_voker(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A test run with VOKER_ENABLED=false, as the README suggests for tests that send nothing."""
+    monkeypatch.setenv("VOKER_ENABLED", "false")
+
+
+def test_fixture_clients_deliver_when_the_suite_disables_voker(
+    suite_disables_voker: None,
+    voker_client: Any,
+    default_voker_client: Any,
+    voker_server: VokerTestServer,
+) -> None:
+    import voker_core
+
+    voker_client.events.create(event_name="own", properties={}, session="s1")
+    voker_core.get_client().events.create(event_name="default", properties={}, session="s1")
+    assert voker_client.flush(5) and default_voker_client.flush(5)
+    assert sorted(e["event_name"] for e in voker_server.events()) == ["default", "own"]
+
+
 def test_wait_for_events_waits_for_late_deliveries(voker_server: VokerTestServer) -> None:
     fp = make_fingerprint(voker_server.base_url)
 
@@ -331,6 +351,22 @@ def test_cli_reports_a_busy_port(tmp_path: Path) -> None:
         )
     assert result.returncode == 2
     assert "cannot listen" in result.stderr
+
+
+@pytest.mark.parametrize("where", ["a directory", "under a file"])
+def test_cli_reports_a_database_it_cannot_open(tmp_path: Path, where: str) -> None:
+    db = tmp_path if where == "a directory" else tmp_path / "file" / "x.db"
+    (tmp_path / "file").write_text("")
+    result = subprocess.run(
+        [sys.executable, "-m", "voker_core.devserver", "--port", "0", "--db", str(db)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 2
+    assert f"cannot open the database {db}" in result.stderr
+    assert "Traceback" not in result.stderr
 
 
 def test_main_is_the_console_script_entry_point() -> None:

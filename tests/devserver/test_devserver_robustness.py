@@ -44,6 +44,7 @@ BAD_EVENT_BODIES: list[tuple[str, Callable[[str], bytes], int, str]] = [
     ("not UTF-8", lambda fp: b'{"event_name": "\xff"}', 400, "invalid-json"),
     ("NaN", lambda fp: json.dumps(event_body(fp, properties={"x": float("nan")})).encode(), 400, "invalid-json"),
     ("lone surrogate", lambda fp: b'{"event_name": "\\ud800"}', 400, "invalid-json"),
+    ("number too large", lambda fp: json.dumps(event_body(fp)).replace('"properties": {}', '"properties": {"x": 1e999}').encode(), 400, "invalid-json"),
     ("deeply nested", lambda fp: b"[" * 100_000 + b"]" * 100_000, 400, "invalid-json"),
     ("array body", lambda fp: b"[1, 2]", 422, "validation-error"),
     ("properties a list", lambda fp: json.dumps(event_body(fp, properties=[1])).encode(), 422, "validation-error"),
@@ -80,6 +81,16 @@ def test_bad_event_bodies_get_4xx_with_detail_and_store_nothing(
     assert voker_server.events() == []
     # The connection stays usable after an error.
     assert http.post(url("events"), json=event_body(fingerprint_id)).status_code == 200
+
+
+def test_a_huge_offset_is_a_400_not_a_500(
+    http: requests.Session, url: Url, voker_server: Any
+) -> None:
+    response = http.get(url("events"), params={"offset": "9" * 20})
+    assert response.status_code == 400
+    assert detail_of(response)["type"] == "invalid-query"
+    # The dashboard takes page numbers from a browser: a huge one is the last page.
+    assert http.get(f"{voker_server.base_url}/", params={"page": "9" * 20}).status_code == 200
 
 
 def test_validation_errors_name_the_field(

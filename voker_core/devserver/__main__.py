@@ -15,6 +15,7 @@ import argparse
 import logging
 import shlex
 import signal
+import sqlite3
 import sys
 import threading
 from collections.abc import Sequence
@@ -64,6 +65,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     server = DevServer(
         args.db, host=args.host, port=args.port, api_key=args.api_key, latency=args.latency
     )
+    try:
+        _ = server.app  # opens (creating if needed) the database, before listening
+    except (OSError, sqlite3.Error) as exc:
+        print(f"voker-devserver: cannot open the database {args.db}: {exc}", file=sys.stderr)
+        server.close()
+        return 2
     try:
         server.start()
     except OSError as exc:

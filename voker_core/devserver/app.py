@@ -469,13 +469,17 @@ def _filters(query: dict[str, str]) -> dict[str, str]:
     return {name: value for name, value in query.items() if value}
 
 
+# SQLite's integers are 64-bit: a larger OFFSET overflows.
+_MAX_OFFSET = 2**62
+
+
 def _page(query: dict[str, str]) -> tuple[int, int]:
     limit = _int_param(query, "limit", DEFAULT_PAGE_SIZE)
     offset = _int_param(query, "offset", 0)
     if not 0 <= limit <= MAX_PAGE_SIZE:
         raise ApiError(400, "invalid-query", f"limit must be between 0 and {MAX_PAGE_SIZE}")
-    if offset < 0:
-        raise ApiError(400, "invalid-query", "offset must not be negative")
+    if not 0 <= offset <= _MAX_OFFSET:
+        raise ApiError(400, "invalid-query", f"offset must be between 0 and {_MAX_OFFSET}")
     return limit, offset
 
 

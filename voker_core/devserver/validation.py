@@ -14,6 +14,7 @@ Usage::
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
 from typing import Any, NoReturn
 
@@ -64,6 +65,15 @@ def _reject_constant(name: str) -> NoReturn:
     raise ValueError(f"{name} is not valid JSON")
 
 
+def _finite(text: str) -> float:
+    # A number too large for a float (1e999) parses as infinity: stored, it would be written
+    # back as the non-JSON token Infinity.
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"the number {text[:40]} is too large")
+    return value
+
+
 def parse_json_body(raw: bytes) -> Any:
     """Decode a UTF-8 JSON body; any failure is a 400 ``invalid-json`` saying why."""
     if not raw.strip():
@@ -73,7 +83,7 @@ def parse_json_body(raw: bytes) -> Any:
     except UnicodeDecodeError as exc:
         raise ApiError(400, "invalid-json", f"the request body is not UTF-8: {exc}") from None
     try:
-        value = json.loads(text, parse_constant=_reject_constant)
+        value = json.loads(text, parse_constant=_reject_constant, parse_float=_finite)
     except json.JSONDecodeError as exc:
         raise ApiError(400, "invalid-json", f"the request body is not valid JSON: {exc}") from None
     except (ValueError, RecursionError) as exc:

@@ -62,7 +62,9 @@ def voker_server(request: pytest.FixtureRequest) -> Iterator[VokerTestServer]:
 
 @pytest.fixture
 def voker_env(voker_server: VokerTestServer, monkeypatch: pytest.MonkeyPatch) -> VokerTestServer:
-    """``voker_server``, with ``VOKER_BASE_URL``/``VOKER_API_KEY`` pointing at it."""
+    """``voker_server``, with ``VOKER_BASE_URL``/``VOKER_API_KEY`` pointing at it (and
+    ``VOKER_ENABLED`` on, whatever the suite's environment says)."""
+    monkeypatch.setenv("VOKER_ENABLED", "true")
     monkeypatch.setenv("VOKER_BASE_URL", voker_server.base_url)
     monkeypatch.setenv("VOKER_API_KEY", voker_server.api_key or TEST_API_KEY)
     return voker_server
@@ -73,8 +75,10 @@ def voker_client(voker_server: VokerTestServer) -> Iterator[VokerClient]:
     """A ``VokerClient`` delivering to ``voker_server``; closed (flushed) after the test."""
     from voker_core.client import VokerClient
 
+    # enabled=True: a suite run with VOKER_ENABLED=false (so that nothing else sends) still
+    # delivers what a test sends here on purpose.
     client = VokerClient(
-        api_key=voker_server.api_key or TEST_API_KEY, base_url=voker_server.base_url
+        api_key=voker_server.api_key or TEST_API_KEY, base_url=voker_server.base_url, enabled=True
     )
     try:
         yield client
@@ -89,7 +93,9 @@ def default_voker_client(
     """A client for ``voker_server`` installed as the process-wide default client."""
     from voker_core.client import configure
 
-    client = configure(api_key=voker_env.api_key or TEST_API_KEY, base_url=voker_env.base_url)
+    client = configure(
+        api_key=voker_env.api_key or TEST_API_KEY, base_url=voker_env.base_url, enabled=True
+    )
     try:
         yield client
     finally:

@@ -155,6 +155,10 @@ def people_view(store: Store, query: Mapping[str, str], *, key: str | None) -> P
     return Page(200, html_text)
 
 
+# Past this a page number times a page size no longer fits SQLite's 64-bit integers.
+_MAX_PAGE = 2**40
+
+
 def _int(raw: str | None, default: int, upper: int | None) -> int:
     """A positive integer query parameter; junk gives ``default``, big values ``upper``."""
     try:
@@ -163,7 +167,7 @@ def _int(raw: str | None, default: int, upper: int | None) -> int:
         return default
     if value < 1:
         return default
-    return min(value, upper) if upper is not None else value
+    return min(value, upper if upper is not None else _MAX_PAGE)
 
 
 def _moved(target: str) -> str:
