@@ -297,6 +297,21 @@ def test_old_session_query_redirects(http: requests.Session, voker_server: Any, 
     assert http.get(voker_server.base_url + response.headers["Location"]).status_code == 200
 
 
+@pytest.mark.parametrize("session", [".", ".."])
+def test_dot_sessions_are_linked_and_served_through_the_query(
+    http: requests.Session, voker_server: Any, send: Send, session: str
+) -> None:
+    """Browsers resolve "." and ".." in a path (even as %2E), so those ids live in the query."""
+    send(session=session, properties={"n": 1})
+    listing = parse(http.get(voker_server.base_url + "/").text)
+    [link] = [a for a in listing.find_all("a") if a.text() == session]
+    href = link.attrs["href"]
+    assert urlsplit(href).path == "/" and parse_qs(urlsplit(href).query) == {"session": [session]}
+    page = http.get(voker_server.base_url + href, allow_redirects=False)
+    assert page.status_code == 200
+    assert "Session not found" not in page.text and session in page.text
+
+
 def test_agents_page(http: requests.Session, voker_server: Any, demo: DemoData) -> None:
     page = http.get(voker_server.base_url + "/agents")
     assert page.status_code == 200

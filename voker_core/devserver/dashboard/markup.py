@@ -38,6 +38,9 @@ def esc(value: Any) -> str:
     return html.escape("" if value is None else str(value), quote=True)
 
 
+_DOT_SEGMENTS = (".", "..")
+
+
 @dataclass(frozen=True)
 class Links:
     """URLs of the dashboard's pages; ``key`` (the enforced API key, if any) rides along."""
@@ -57,6 +60,10 @@ class Links:
 
     def session(self, session: str, **params: str | int | None) -> str:
         """One session's conversation (the id is percent-encoded as one path segment)."""
+        if session in _DOT_SEGMENTS:
+            # Browsers resolve "." and ".." (encoded or not) as relative path steps: such an id
+            # goes in the query instead (sessions_view serves it).
+            return self.url("/", session=session, **params)
         return self.url("/sessions/" + quote(session, safe=""), **params)
 
     def agents(self) -> str:

@@ -57,10 +57,13 @@ class Page:
 def sessions_view(store: Store, query: Mapping[str, str], *, key: str | None) -> Page:
     """``GET /``: the sessions list (``?agent=&version=&person=&errors=1&page=&limit=``).
 
-    The old ``/?session=<id>`` form redirects to ``/sessions/<id>``.
+    The old ``/?session=<id>`` form redirects to ``/sessions/<id>``, except for the ids ``.``
+    and ``..``, which no browser keeps in a path: their page is served here.
     """
     links = Links(key)
     session = query.get("session")
+    if session in (".", ".."):
+        return session_view(store, session, query, key=key)
     if session:
         target = links.session(session)
         return Page(302, page("Moved", _moved(target), links=links), {"Location": target})
