@@ -16,6 +16,14 @@ See :mod:`voker_django.conf` for every setting, :mod:`voker_django.middleware` f
 request gets, and :mod:`voker_django.agents` for when ``AGENTS`` are registered.
 """
 
+try:
+    import asgiref  # noqa: F401 - shipped with Django; imported by the modules below
+    import django  # noqa: F401
+except ImportError as exc:  # pragma: no cover - depends on the installed extras
+    raise ImportError(
+        "voker_django needs Django: pip install 'voker-integrations[django]'"
+    ) from exc
+
 from voker_django.decorators import agent, streams_llm
 
 __all__ = ["agent", "streams_llm"]

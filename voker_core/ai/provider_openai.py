@@ -74,7 +74,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, cast
 
-import openai
+try:
+    import openai
+except ImportError as exc:  # pragma: no cover - depends on the installed extras
+    raise ImportError(
+        "voker_core.ai.provider_openai needs the OpenAI SDK: "
+        "pip install 'voker-integrations[openai]'"
+    ) from exc
 
 from voker_core.ai._openai._chat import AsyncBeta, AsyncChat, Beta, Chat
 from voker_core.ai._openai._responses import AsyncResponses, Responses
