@@ -29,7 +29,10 @@ import os
 import threading
 from collections.abc import Callable, Mapping
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 from voker_core._delivery import (
     Delivery,
@@ -39,7 +42,7 @@ from voker_core._delivery import (
     person_path,
 )
 from voker_core._snapshot import snapshot
-from voker_core.config import Settings
+from voker_core.config import ClientOptions, ConfigureOptions, Settings
 from voker_core.context import current_context, version_for
 
 __all__ = ["DeliveryStats", "VokerClient", "configure", "get_client"]
@@ -242,7 +245,11 @@ class VokerClient:
     """
 
     def __init__(
-        self, *, api_key: str | None = None, base_url: str | None = None, **options: Any
+        self,
+        *,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        **options: Unpack[ClientOptions],
     ) -> None:
         self.settings = Settings.resolve(api_key=api_key, base_url=base_url, **options)
         self._delivery: Delivery | None = None
@@ -354,7 +361,7 @@ def get_client() -> VokerClient:
     return client
 
 
-def configure(**options: Any) -> VokerClient:
+def configure(**options: Unpack[ConfigureOptions]) -> VokerClient:
     """Create the process-wide client from ``options`` (as :class:`VokerClient` takes them) and
     return it. A previous default client is closed (its queue flushed, bounded by its
     ``flush_timeout``)."""

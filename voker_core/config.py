@@ -13,13 +13,38 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
-from typing import Any
+from typing import Any, TypedDict
 
-__all__ = ["DEFAULT_BASE_URL", "Settings", "parse_bool"]
+__all__ = ["DEFAULT_BASE_URL", "ClientOptions", "ConfigureOptions", "Settings", "parse_bool"]
 
 DEFAULT_BASE_URL = "https://evals.voker.ai"
 
 BeforeSend = Callable[[dict[str, Any]], "dict[str, Any] | None"]
+
+
+class ClientOptions(TypedDict, total=False):
+    """The keyword options of ``VokerClient(...)`` beside ``api_key``/``base_url`` (see
+    :class:`Settings` for their defaults). Typed so that a type checker catches a misspelt
+    one; at run time an unknown option is a ``TypeError`` naming it."""
+
+    enabled: bool
+    capture_content: bool
+    debug: bool
+    timeout: float
+    max_retries: int
+    max_queue_size: int
+    flush_timeout: float
+    max_event_bytes: int
+    max_concurrency: int
+    before_send: BeforeSend | None
+
+
+class ConfigureOptions(ClientOptions, total=False):
+    """The keyword options of ``voker_core.configure(...)``: a client's, key and URL included."""
+
+    api_key: str | None
+    base_url: str | None
+
 
 _TRUE = {"1", "true", "yes", "on", "y", "t"}
 _FALSE = {"0", "false", "no", "off", "n", "f", ""}
