@@ -347,17 +347,30 @@ class Row:
     paired_us: float  # median of (this call - the unwrapped call of the same round)
     added_cpu_us: float  # median caller-thread CPU time minus the unwrapped client's
     ratio: float  # median / the unwrapped client's median
+    # The lowest and highest paired figure of the processes combined (combine() fills them).
+    paired_low_us: float | None = None
+    paired_high_us: float | None = None
 
 
 def _p90(values: Sequence[float]) -> float:
     return statistics.quantiles(values, n=10, method="inclusive")[-1]
 
 
-def measure(scenario: Scenario, env: Env, iterations: int, warmup: int, budget: float) -> list[Row]:
+def measure(
+    scenario: Scenario, env: Env, iterations: int, warmup: int, budget: float, seed: int = 0
+) -> list[Row]:
     """Time every variant ``iterations`` times (fewer if ``budget`` seconds run out, but at
-    least 100): each round calls every variant once, in a shuffled order (so no variant always
-    follows the same one), letting background delivery finish between calls."""
+    least 100): each round calls every variant once, in a shuffled order.
+
+    Every timed call follows the same untimed step - a call of the baseline (unwrapped)
+    variant, then letting background delivery finish - so that no variant pays for what
+    another left behind. (Timing each call straight after the previous one's drain let the cost
+    a wrapper's delivery leaves - the caller thread waking up cold after the drain - fall on
+    the next call, which the shuffle made the baseline about 9 times out of 10: both wrappers
+    looked 50-80 µs cheaper than they are.)
+    """
     variants = scenario.variants
+    baseline = variants[0]
     for _ in range(warmup):
         for variant in variants:
             variant.call()
@@ -365,7 +378,7 @@ def measure(scenario: Scenario, env: Env, iterations: int, warmup: int, budget: 
     samples: dict[str, list[float]] = {v.name: [] for v in variants}
     cpu: dict[str, list[float]] = {v.name: [] for v in variants}
     order = list(variants)
-    shuffle = random.Random(1234).shuffle
+    shuffle = random.Random(1234 + seed).shuffle  # a different order in each process
     gc.collect()
     clock, cpu_clock = time.perf_counter_ns, time.thread_time_ns
     deadline = time.monotonic() + budget
@@ -374,6 +387,8 @@ def measure(scenario: Scenario, env: Env, iterations: int, warmup: int, budget: 
             break
         shuffle(order)
         for variant in order:
+            baseline.call()  # the same predecessor for every timed call (see above)
+            env.drain()
             started, cpu_started = clock(), cpu_clock()
             variant.call()
             cpu_used, elapsed = cpu_clock() - cpu_started, clock() - started
@@ -433,9 +448,11 @@ def verdicts(rows: list[Row]) -> list[str]:
         ours = variants.get(OURS)
         if ours is None:
             continue
+        low = ours.paired_low_us if ours.paired_low_us is not None else ours.paired_us
+        high = ours.paired_high_us if ours.paired_high_us is not None else ours.paired_us
         checks = [
-            f"added median {ours.added_median_us:+.1f} µs (paired {ours.paired_us:+.1f}; "
-            f"target ≤ {TARGET_ADDED_US:.0f})"
+            f"added median {ours.added_median_us:+.1f} µs (paired {ours.paired_us:+.1f}, "
+            f"{low:+.1f}…{high:+.1f} over the processes; target ≤ {TARGET_ADDED_US:.0f})"
         ]
         usage_reference = variants.get(UNWRAPPED_WITH_USAGE)
         if usage_reference is not None:
@@ -443,14 +460,20 @@ def verdicts(rows: list[Row]) -> list[str]:
                 f"unwrapped asking for usage itself {usage_reference.added_median_us:+.1f} µs "
                 f"(paired {usage_reference.paired_us:+.1f})"
             )
-        ok = ours.added_median_us <= TARGET_ADDED_US
+        # PASS only when every figure is within the target; MISS when every one is above it;
+        # otherwise this VM's noise (±30-50 µs run to run) leaves it undecided.
+        within = max(ours.added_median_us, high) <= TARGET_ADDED_US
+        above = min(ours.added_median_us, low) > TARGET_ADDED_US
         official = variants.get(OFFICIAL)
         if official is not None:
-            ok = ok and ours.added_median_us < official.added_median_us
+            below_official = ours.added_median_us < official.added_median_us
+            within = within and below_official
+            above = above or not below_official
             checks.append(
                 f"official {official.added_median_us:+.1f} µs (paired {official.paired_us:+.1f})"
             )
-        out.append(f"{'PASS' if ok else 'MISS'}  {name}: " + ", ".join(checks))
+        verdict = "PASS" if within else "MISS" if above else "UNSURE"
+        out.append(f"{verdict:<6} {name}: " + ", ".join(checks))
     return out
 
 
@@ -480,12 +503,14 @@ def combine(runs: list[list[Row]]) -> list[Row]:
                 mid("paired_us"),
                 mid("added_cpu_us"),
                 mid("ratio"),
+                min(row.paired_us for row in rows),
+                max(row.paired_us for row in rows),
             )
         )
     return out
 
 
-def _run_child(args: argparse.Namespace, notes: set[str]) -> list[Row]:
+def _run_child(args: argparse.Namespace, notes: set[str], seed: int) -> list[Row]:
     """One measuring process (this module with ``--child``), its rows read from its stdout;
     its notes (variants left out) are printed once."""
     command = [
@@ -497,6 +522,7 @@ def _run_child(args: argparse.Namespace, notes: set[str]) -> list[Row]:
         f"--warmup={args.warmup}",
         f"--budget={args.budget}",
         f"--only={args.only}",
+        f"--seed={seed}",
     ]
     done = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, check=False)
     for line in done.stderr.splitlines():
@@ -519,7 +545,9 @@ def _measure_all(args: argparse.Namespace) -> list[Row]:
             for scenario in factory(env):
                 if args.only not in scenario.name:
                     continue
-                rows.extend(measure(scenario, env, args.iterations, args.warmup, args.budget))
+                rows.extend(
+                    measure(scenario, env, args.iterations, args.warmup, args.budget, args.seed)
+                )
         for client in env.voker_clients:
             client.close(timeout=10)
     return rows
@@ -563,7 +591,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--iterations", type=int, default=2000, help="rounds per scenario")
     parser.add_argument("--warmup", type=int, default=50, help="untimed rounds first")
     parser.add_argument(
-        "--budget", type=float, default=10.0, help="seconds per scenario (at least 100 rounds)"
+        "--budget", type=float, default=20.0, help="seconds per scenario (at least 100 rounds)"
     )
     parser.add_argument(
         "--only", default="", help="run only the scenarios whose name contains this text"
@@ -575,6 +603,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="measure in this many processes, one after the other, and report the median",
     )
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
     if args.child:
@@ -582,7 +611,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     started = time.monotonic()
     notes: set[str] = set()
-    runs = [_run_child(args, notes) for _ in range(max(1, args.processes))]
+    runs = [_run_child(args, notes, seed) for seed in range(max(1, args.processes))]
     rows = combine(runs)
     elapsed = time.monotonic() - started
 

@@ -3,11 +3,13 @@
     .venv/bin/python -m benchmarks.replay [--rounds 2000]
 
 The fake LLM server answers each kind of request once; after that the SDK's own HTTP client
-gets those recorded bytes from a mock transport, so a call costs only the client's Python -
-the SDK's and the wrapper's. Events still go to a real devserver (its own process) and are let
-deliver between calls, untimed. Each round calls every variant once in a shuffled order and
-times the caller thread's CPU (``time.thread_time``); every figure is the median over the
-rounds of (variant - the same round's unwrapped call).
+gets those recorded bytes from a mock transport, one SSE frame per read as over the network,
+so a call costs only the client's Python - the SDK's and the wrapper's. Events still go to a
+real devserver (its own process) and are let deliver between calls, untimed; every timed call
+follows the same untimed step (an unwrapped call, then delivery let finish). Each round calls
+every variant once in a shuffled order and times the caller thread's CPU
+(``time.thread_time``); every figure is the median over the rounds of (variant - the same
+round's unwrapped call).
 
 Variants:
 
@@ -75,10 +77,12 @@ def _replaying_http_client(bodies: dict[bool, bytes]) -> Any:
 
     def answer(request: Any) -> Any:
         options = json.loads(request.content).get("stream_options") or {}
+        body = bodies[bool(options.get("include_usage"))]
+        # One read per SSE frame, as over the network (the fake server writes each frame on
+        # its own): the byte filter runs once per read, as it does there.
+        frames = [frame + b"\n\n" for frame in body.split(b"\n\n") if frame]
         return http.Response(
-            200,
-            content=bodies[bool(options.get("include_usage"))],
-            headers={"content-type": "text/event-stream"},
+            200, content=iter(frames), headers={"content-type": "text/event-stream"}
         )
 
     return http.Client(transport=http.MockTransport(answer))
@@ -147,9 +151,14 @@ def measure(
     order = list(calls)
     shuffle = random.Random(1234).shuffle
     gc.collect()
+    unwrapped = calls["unwrapped"]
     for _ in range(rounds):
         shuffle(order)
         for name in order:
+            # The same untimed predecessor for every timed call: an unwrapped call, then
+            # delivery let finish (else the cost of waking up after our delivery falls on
+            # whichever variant comes next).
+            unwrapped()
             voker_client.flush(10)
             started = time.thread_time_ns()
             calls[name]()
