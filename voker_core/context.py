@@ -313,6 +313,19 @@ def current_context() -> VokerContext:
     return _current.get()
 
 
+@contextlib.contextmanager
+def restored(ctx: VokerContext) -> Iterator[VokerContext]:
+    """Make ``ctx``, a context captured earlier with :func:`current_context`, the current one
+    for a block - its lazy session and person included, shared rather than copied, so they are
+    still resolved once. For plug-ins that carry a request's context to code that runs after
+    the request (a streamed response body)."""
+    token = _current.set(ctx)
+    try:
+        yield ctx
+    finally:
+        _reset(token)
+
+
 def _reset(token: Token[VokerContext]) -> None:
     try:
         _current.reset(token)

@@ -24,7 +24,6 @@ the session data does — send the header or set ``SESSION_ID`` if you need ids 
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import threading
 import uuid
@@ -83,14 +82,13 @@ class SessionResolver:
     Resolves once per request, whichever path comes first; the other path gets the same id.
     """
 
-    __slots__ = ("_headers_sent", "_lock", "_pending", "_request", "_settings", "_value")
+    __slots__ = ("_headers_sent", "_lock", "_request", "_settings", "_value")
 
     def __init__(self, request: HttpRequest, settings: VokerSettings) -> None:
         self._request = request
         self._settings = settings
         self._value: str | None = None
         self._lock = threading.Lock()
-        self._pending: asyncio.Future[str] | None = None
         self._headers_sent = False
 
     @property
@@ -115,25 +113,16 @@ class SessionResolver:
         """Like calling the resolver, without blocking the event loop on a query.
 
         A key the request already has is returned at once; creating a session (or calling
-        ``SESSION_ID``) runs through ``sync_to_async``, like Django's own async ORM. Concurrent
-        callers on one loop share a single resolution.
+        ``SESSION_ID``) runs the synchronous path through ``sync_to_async``, like Django's own
+        async ORM: the same lock and value, so every caller, sync or async, gets the one id.
+        (Concurrent awaiters within a request's context already share one call: the context's
+        lazy value does that.) Sync, not Django's ``asave()``: that is what SessionMiddleware
+        will call, and a custom store overriding ``save()``/``create()`` behaves the same on
+        both paths.
         """
-        if self._value is not None:
-            return self._value
-        key = _existing_key(self._request)
-        if key is not None:
-            return self()  # no query: read the cookie's key through the shared once-guard
-        loop = asyncio.get_running_loop()
-        pending = self._pending
-        if pending is None or pending.get_loop() is not loop or pending.cancelled():
-            # The synchronous path, run off the loop: the same lock and value, so a sync reader
-            # racing with this one still gets the same id. The helper thread has no event loop,
-            # so call_blocking runs the query right there. Sync, not Django's asave(): that is
-            # what SessionMiddleware will call, and a custom store overriding save()/create()
-            # (a common extension) behaves the same on both paths.
-            pending = self._pending = asyncio.ensure_future(sync_to_async(self.__call__)())
-        # shield: a cancelled caller must not cancel the resolution others are waiting for.
-        return await asyncio.shield(pending)
+        if self._value is not None or _existing_key(self._request) is not None:
+            return self()  # no query: the cookie's key through the shared once-guard
+        return await sync_to_async(self.__call__)()
 
     def _resolve(self) -> str:
         request = self._request

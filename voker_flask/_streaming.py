@@ -15,55 +15,21 @@ headers leave for views that declare their body records
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from contextlib import AbstractContextManager
 from typing import Any
 
-import voker_core
 from voker_core._within import EnterContext, iter_within
-from voker_core.context import VokerContext
+from voker_core.context import VokerContext, restored
 
 __all__ = ["StreamedBody", "reenter"]
 
 
-class _SharedPerson:
-    """The person of a captured context, still lazy and still resolved at most once."""
-
-    __slots__ = ("_context",)
-
-    def __init__(self, context: VokerContext) -> None:
-        self._context = context
-
-    def __call__(self) -> str | None:
-        return self._context.resolve_person()
-
-    async def aresolve(self) -> str | None:
-        return await self._context.aresolve_person()
-
-
 def reenter(effective: VokerContext) -> EnterContext:
-    """``enter`` for :class:`StreamedBody`: a fresh context equal to ``effective`` each call.
-
-    The session and person stay those of ``effective``, lazy ones included (read through it, so
-    they are still resolved once per request, whichever step needs them first).
-    """
-    person = _SharedPerson(effective) if effective.has_person else None
-    properties = dict(effective.properties) or None
-
-    def session() -> str | None:
-        return effective.session
-
-    def enter() -> voker_core.context:
-        return voker_core.context(
-            session=session,
-            person=person,
-            agent=effective.agent,
-            agent_version=effective.agent_version,
-            properties=properties,
-            client=effective.client,
-        )
-
-    return enter
+    """``enter`` for :class:`StreamedBody`: makes ``effective`` (the request's context, view
+    agent included) current again, its lazy session and person shared with the request."""
+    return functools.partial(restored, effective)
 
 
 class StreamedBody:
