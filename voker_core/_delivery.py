@@ -4,6 +4,12 @@ The caller's thread only appends to an in-memory queue (:meth:`Delivery.submit_e
 :meth:`Delivery.submit_write`); a small pool of daemon threads, started lazily, does the rest:
 fingerprint, serialisation, HTTP with keep-alive, retries.
 
+Events enter through an *inbox* (a deque the caller appends to without taking the lock); a
+delivery thread moves them into their lanes. While the application is busy one idle delivery
+thread looks at the inbox every :data:`POLL_INTERVAL` seconds, so a recorded call costs its
+thread an append and no wake-up; after :data:`QUIET_AFTER` quiet seconds that thread sleeps, and
+the next submit wakes it.
+
 Ordering. Work is kept in *lanes*, one per session (events), per agent (agent and version
 writes) and per person (person create/update). A lane is handled by one thread at a time and in
 FIFO order, so a session's events arrive in creation order and a version never overtakes its
@@ -63,6 +69,16 @@ up (counted as ``failed``). Attempts during an outage, when nothing gets through
 
 IDLE_EXIT = 15.0
 """Seconds a delivery thread waits for work before exiting (it is restarted on demand)."""
+
+POLL_INTERVAL = 0.05
+"""While the application is making calls, seconds between two looks at the inbox by an idle
+delivery thread. A call only appends to the inbox: waking a sleeping thread (a system call, and
+a context switch the caller's thread pays for) is left to the few calls that come after a
+quiet spell."""
+
+QUIET_AFTER = 10.0
+"""Seconds without anything submitted after which the idle thread stops looking at the inbox
+and sleeps until a submit wakes it."""
 
 BACKOFF_CAP = 10.0
 """Longest wait between two attempts after repeated transient failures (Retry-After aside)."""
@@ -263,6 +279,12 @@ class Delivery:
         self._threads: list[threading.Thread] = []
         self._nthreads = 0  # live (or starting) delivery threads
         self._idle = 0  # threads waiting on _wake
+        # Events submitted but not yet moved into their lanes (see _intake); appended to
+        # without the lock.
+        self._inbox: deque[tuple[Any, ...]] = deque()
+        # An idle thread looks at the inbox every POLL_INTERVAL (read unlocked by submit).
+        self._polling = False
+        self._last_submit = 0.0  # monotonic time of the last intake
         self._spawn_failed = False
         self._fp_busy = False
         self._fp_attempts = 0
@@ -293,36 +315,67 @@ class Delivery:
         person: str | None,
     ) -> None:
         """Queue an event (already validated and snapshotted by the caller). ``properties`` may
-        be a callable that builds them, called on the delivery thread."""
-        item = _event_item(event_name, properties, session, agent, agent_version, person)
+        be a callable that builds them, called on the delivery thread.
+
+        The caller's cost is kept to an append: no lock, and no wake-up of a delivery thread
+        while one is looking at the inbox anyway (see the module docstring).
+        """
+        if self._closed or self._pending + len(self._inbox) >= self._max_queue:
+            with self._lock:
+                self._reject()
+            if not self._closed:
+                self._warn_full()
+            return
+        self._inbox.append((event_name, properties, session, agent, agent_version, person))
+        # Read after the append. A polling thread, or one delivering, goes back to the inbox
+        # on its own; each clears its flag (under the lock) before its last look at the inbox,
+        # so either it sees this event or this sees no flag and wakes a thread.
+        if not (self._polling or self._inflight) or self._closed:
+            self._kick()
+
+    def _kick(self) -> None:
+        """Move the inbox into the lanes and make sure a delivery thread will deliver them."""
         start = False
         with self._lock:
-            if self._closed or self._pending >= self._max_queue:
-                full = not self._closed
-                self._reject()
-            else:
-                full = False
-                deps = None
-                if agent is not None:
-                    dep = self._agents.get(agent)
-                    if dep is not None:
-                        deps = [(dep, dep.enqueued)]
-                if person is not None:
-                    dep = self._people.get(person)
-                    if dep is not None:
-                        deps = [*(deps or ()), (dep, dep.enqueued)]
-                item.deps = deps
-                lane = self._sessions.get(session)
-                if lane is None:
-                    lane = self._sessions[session] = _Lane(session, self._sessions)
-                self._append(lane, item)
-                if self._nthreads == 0 and not self._spawn_failed:
-                    self._nthreads = 1
-                    start = True
+            self._intake()
+            if self._nthreads == 0 and not self._spawn_failed and not self._closed:
+                self._nthreads = 1
+                start = True
+            elif self._idle:
+                self._wake.notify()
         if start:
             self._spawn()
-        elif full:
-            self._warn_full()
+
+    def _intake(self) -> None:
+        """Under the lock: move the inbox's events into their lanes, in submit order."""
+        inbox = self._inbox
+        if not inbox:
+            return
+        self._last_submit = time.monotonic()
+        while inbox:
+            try:
+                entry = inbox.popleft()
+            except IndexError:  # pragma: no cover - another thread emptied it
+                return
+            if self._stopping:
+                self._reject()  # submitted while close() finished
+                continue
+            event_name, properties, session, agent, agent_version, person = entry
+            item = _event_item(event_name, properties, session, agent, agent_version, person)
+            deps = None
+            if agent is not None:
+                dep = self._agents.get(agent)
+                if dep is not None:
+                    deps = [(dep, dep.enqueued)]
+            if person is not None:
+                dep = self._people.get(person)
+                if dep is not None:
+                    deps = [*(deps or ()), (dep, dep.enqueued)]
+            item.deps = deps
+            lane = self._sessions.get(session)
+            if lane is None:
+                lane = self._sessions[session] = _Lane(session, self._sessions)
+            self._append(lane, item)
 
     def submit_write(
         self, kind: str, key: str, method: str, path: str, body: dict[str, Any], label: str
@@ -337,6 +390,7 @@ class Delivery:
         table = self._agents if kind == "agent" else self._people
         start = False
         with self._lock:
+            self._intake()  # events submitted earlier stay ahead of this write
             if self._closed or self._pending >= self._max_queue:
                 full = not self._closed
                 self._reject()
@@ -434,47 +488,64 @@ class Delivery:
     def _take(self, deadline: float | None) -> Any:
         """Wait for the next job: ``_FINGERPRINT``, ``(lane, item, grow)``, or None to stop."""
         inline = deadline is not None
+        polling = False  # this thread is the one looking at the inbox every POLL_INTERVAL
         with self._lock:
-            while True:
-                if self._stopping:
-                    if not inline:
+            try:
+                while True:
+                    self._intake()
+                    if self._stopping:
+                        if not inline:
+                            self._nthreads -= 1
+                        return None
+                    now = time.monotonic()
+                    if inline and (now >= deadline or self._pending == 0):  # type: ignore[operator]
+                        return None
+                    wait: float | None = None
+                    if self._pending:
+                        if self._fingerprint is None and now >= self._fp_rejected_until:
+                            if not self._fp_busy and now >= self._fp_retry_at:
+                                self._fp_busy = True
+                                return _FINGERPRINT
+                            if not self._fp_busy:
+                                wait = self._fp_retry_at - now
+                        elif now < self._pause_until:
+                            wait = self._pause_until - now
+                        elif not (self._failures and self._inflight):
+                            job = self._next_ready(inline)
+                            if job is not None:
+                                return job
+                    elif not inline:
+                        if (polling or not self._polling) and (
+                            now - self._last_submit < QUIET_AFTER
+                        ):
+                            polling = self._polling = True
+                            wait = POLL_INTERVAL
+                        else:
+                            if polling:
+                                # Quiet: stop looking, then look once more (see submit_event).
+                                polling = self._polling = False
+                                continue
+                            wait = IDLE_EXIT
+                    if inline:
+                        left = deadline - now  # type: ignore[operator]
+                        wait = left if wait is None else min(wait, left)
+                    self._idle += 1
+                    notified = self._wake.wait(wait)
+                    self._idle -= 1
+                    if (
+                        not notified
+                        and not inline
+                        and self._pending == 0
+                        and not self._inbox
+                        and not self._stopping
+                        and wait == IDLE_EXIT
+                    ):
+                        # Idle for a while: let the thread go; the next submit starts another.
                         self._nthreads -= 1
-                    return None
-                now = time.monotonic()
-                if inline and (now >= deadline or self._pending == 0):  # type: ignore[operator]
-                    return None
-                wait: float | None = None
-                if self._pending:
-                    if self._fingerprint is None and now >= self._fp_rejected_until:
-                        if not self._fp_busy and now >= self._fp_retry_at:
-                            self._fp_busy = True
-                            return _FINGERPRINT
-                        if not self._fp_busy:
-                            wait = self._fp_retry_at - now
-                    elif now < self._pause_until:
-                        wait = self._pause_until - now
-                    elif not (self._failures and self._inflight):
-                        job = self._next_ready(inline)
-                        if job is not None:
-                            return job
-                elif not inline:
-                    wait = IDLE_EXIT
-                if inline:
-                    left = deadline - now  # type: ignore[operator]
-                    wait = left if wait is None else min(wait, left)
-                self._idle += 1
-                notified = self._wake.wait(wait)
-                self._idle -= 1
-                if (
-                    not notified
-                    and not inline
-                    and self._pending == 0
-                    and not self._stopping
-                    and wait == IDLE_EXIT
-                ):
-                    # Idle for a while: let the thread go; the next submit starts another.
-                    self._nthreads -= 1
-                    return None
+                        return None
+            finally:
+                if polling:
+                    self._polling = False
 
     def _next_ready(self, inline: bool) -> tuple[_Lane, _Item, bool] | None:
         # Under the lock.
@@ -752,6 +823,7 @@ class Delivery:
 
     def stats(self) -> DeliveryStats:
         with self._lock:
+            self._intake()
             return DeliveryStats(
                 queued=self._c_queued,
                 sent=self._c_sent,
@@ -767,6 +839,7 @@ class Delivery:
         """Wait until everything queued so far is delivered or dropped. False on timeout."""
         deadline = time.monotonic() + max(0.0, timeout)
         with self._lock:
+            self._intake()
             if self._pending == 0:
                 return True
             inline = self._nthreads == 0
@@ -800,7 +873,8 @@ class Delivery:
             self._stopping = True
             self._wake.notify_all()
             threads = list(self._threads)
-            leftover = 0
+            leftover = len(self._inbox)  # submitted during the flush, after its last look
+            self._inbox.clear()
             for table in (self._sessions, self._agents, self._people):
                 for lane in table.values():
                     for item in lane.items:

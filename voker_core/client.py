@@ -27,7 +27,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -282,22 +282,6 @@ class VokerClient:
     def stats(self) -> DeliveryStats:
         """Delivery counters (queued, sent, retried, dropped, failed, pending, ...)."""
         return self._delivery.stats() if self._delivery is not None else _EMPTY_STATS
-
-    def _submit_built_event(
-        self,
-        event_name: str,
-        build: Callable[[], dict[str, Any]],
-        session: str,
-        agent: str | None,
-        agent_version: str | None,
-        person: str | None,
-    ) -> None:
-        """Queue an event whose fields the caller has validated and whose properties
-        ``build()`` makes on the delivery thread. For the ``llm`` recorder, which copies what
-        the caller could change before calling this; not public API."""
-        delivery = self._delivery
-        if delivery is not None:
-            delivery.submit_event(event_name, build, session, agent, agent_version, person)
 
     def flush(self, timeout: float | None = None) -> bool:
         """Block until everything queued before this call is delivered or dropped, for at most

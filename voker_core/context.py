@@ -296,6 +296,22 @@ class VokerContext:
         """The person id (resolves a lazy person; prefer :meth:`aresolve_person` in async code)."""
         return self.resolve_person()
 
+    def peek(self) -> tuple[str | None, bool, str | None, bool]:
+        """``(session, session_is_lazy, person, person_is_lazy)``, resolving nothing: a lazy
+        value not read yet is ``(None, True)``, one read already its value. One call for the
+        ``llm`` recorder, which runs before every LLM call."""
+        session, person = self._session, self._person
+        session_lazy = person_lazy = False
+        if type(session) is _Lazy:
+            session = session._value
+            if session is _UNRESOLVED:
+                session, session_lazy = None, True
+        if type(person) is _Lazy:
+            person = person._value
+            if person is _UNRESOLVED:
+                person, person_lazy = None, True
+        return session, session_lazy, person, person_lazy  # type: ignore[return-value]
+
 
 _EMPTY = VokerContext()
 _current: ContextVar[VokerContext] = ContextVar("voker_context", default=_EMPTY)

@@ -194,47 +194,61 @@ def resolve_associations(
     ``require_agent``, no agent) is found either way; ``session_fallback`` is the session when
     the context's lazy one resolves to none (else that is the ``TypeError``, when resolved).
     """
+    # Runs before every recorded LLM call: kept to few calls (each costs more than its work
+    # here, on a thread that has just run the provider SDK's code).
     ctx = current_context()
-    session = _check_optional_str(session, argument_prefix, "session")
-    # A lazy session (a web request's, which may need a query) is resolved by (a)resolve(),
-    # still before the request, and without blocking an event loop.
-    lazy_session = session is None and ctx.session_is_lazy
-    if session is None and not lazy_session:
-        session = ctx.session  # a plain value, or one resolved already: no call
-        if session is None:
+    for value in (session, agent, agent_version, person):
+        if value is not None and (type(value) is not str or not value or value.isspace()):
+            break  # not a plain, non-blank string: check each (raises, naming it)
+    else:
+        value = None
+    if value is not None:
+        session = _check_optional_str(session, argument_prefix, "session")
+        agent = _check_optional_str(agent, argument_prefix, "agent")
+        agent_version = _check_optional_str(agent_version, argument_prefix, "agent_version")
+        person = _check_optional_str(person, argument_prefix, "person")
+    own_session, lazy_session, own_person, lazy_person = ctx.peek()
+    # A lazy session or person (a web request's, which may need a query) is resolved by
+    # LLMCall.(a)resolve(), still before the request, and without blocking an event loop.
+    if session is None:
+        if lazy_session:
+            session = ctx  # type: ignore[assignment]
+        elif own_session is None:
             raise _missing_session(argument_prefix)
-    agent = _check_optional_str(agent, argument_prefix, "agent") or ctx.agent
-    if agent is None and require_agent:
-        raise TypeError(
-            f"missing {argument_prefix}agent: pass {argument_prefix}agent=... or call inside "
-            "voker_core.context(agent=...)"
-        )
-    version = version_for(
-        agent, _check_optional_str(agent_version, argument_prefix, "agent_version"), ctx
-    )
+        else:
+            session = own_session
+    else:
+        lazy_session = False
+    if person is None:
+        person = ctx if lazy_person else own_person  # type: ignore[assignment]
+    else:
+        lazy_person = False
+    version = version_for(agent, agent_version, ctx)
+    if agent is None:
+        agent = ctx.agent
+        if agent is None and require_agent:
+            raise TypeError(
+                f"missing {argument_prefix}agent: pass {argument_prefix}agent=... or call "
+                "inside voker_core.context(agent=...)"
+            )
     if properties is not None and not isinstance(properties, Mapping):
         raise TypeError(
             f"{argument_prefix}properties must be a dict, got {type(properties).__name__}"
         )
     # Copied now: the event is built later, on the delivery thread.
-    merged = (
-        snapshot({**ctx.properties, **(properties or {})}) if properties or ctx.properties else {}
-    )
-    person = _check_optional_str(person, argument_prefix, "person")
-    lazy_person = person is None and ctx.person_is_lazy
-    if person is None and not lazy_person:
-        person = ctx.resolve_person()  # a plain value, or one resolved already: no call
+    outer = ctx.properties
+    merged = snapshot({**outer, **(properties or {})}) if properties or outer else {}
     return Associations(
-        _session=ctx if lazy_session else session,
-        _session_resolved=not lazy_session,
-        _prefix=argument_prefix,
-        _session_fallback=session_fallback,
-        agent=agent,
-        agent_version=version,
-        properties=merged,
-        client=client if client is not None else ctx.client,
-        _person=ctx if lazy_person else person,
-        _person_resolved=not lazy_person,
+        session,
+        agent,
+        version,
+        merged,
+        client if client is not None else ctx.client,
+        person,
+        not lazy_person,
+        not lazy_session,
+        argument_prefix,
+        session_fallback,
     )
 
 
@@ -374,6 +388,11 @@ class Outcome(NamedTuple):
 
 _PLAIN_CONTAINERS = (dict, list)
 
+_STAND_IN: Any = object()  # no ``_delivery``: not a VokerClient (a test's stand-in)
+
+# Guards every call's ``done`` flag: held for two lines, once per call, so one lock serves all.
+_DONE_LOCK = threading.Lock()
+
 # The SDKs' per-request transport options: not the call's content, and where proxies and
 # gateways put their keys (``Helicone-Auth``, ``api-key``...), so never recorded in ``inputs``.
 # (Dropped on the delivery thread; ``extra_body`` is merged into the request body: kept.)
@@ -390,10 +409,18 @@ class LLMCall:
     """One LLM call being recorded. Records exactly one event, whichever way the call ends."""
 
     __slots__ = (
+        "_client",
+        "_ended",
+        "_error",
+        "_extra",
+        "_finish_reason",
         "_first_token_at",
-        "_lock",
+        "_model",
+        "_output",
         "_started",
         "_started_wall",
+        "_translate",
+        "_usage",
         "api",
         "assoc",
         "done",
@@ -425,8 +452,7 @@ class LLMCall:
         self._started_wall = time.time()  # formatted (started_at) on the delivery thread
         self._started = time.perf_counter()
         self._first_token_at: float | None = None
-        self.done = False  # True once recorded (read freely; set under the lock, once)
-        self._lock = threading.Lock()
+        self.done = False  # True once recorded (read freely; set under _DONE_LOCK, once)
 
     @classmethod
     def begin(
@@ -446,35 +472,40 @@ class LLMCall:
         keywords override. Raises ``TypeError`` when agent or session cannot be found.
         ``provider_kwargs`` on the result is what to hand to the provider.
         """
-        provider_kwargs, voker = split_voker_kwargs(kwargs)
+        provider_kwargs: dict[str, Any] = {}
+        voker: dict[str, Any] = {}
+        for key, value in kwargs.items():  # split_voker_kwargs, inline: this runs every call
+            if key in VOKER_KWARGS:
+                voker[key] = value
+            else:
+                provider_kwargs[key] = value
         if defaults:
             given = {k: v for k, v in voker.items() if v is not None}
             voker = {k: v for k, v in defaults.items() if v is not None}
             if given.get("voker_agent", voker.get("voker_agent")) != voker.get("voker_agent"):
                 voker.pop("voker_agent_version", None)  # a version belongs to its agent
             voker.update(given)
+        get = voker.get
         assoc = resolve_associations(
-            session=voker.get("voker_session"),
-            agent=voker.get("voker_agent"),
-            agent_version=voker.get("voker_agent_version"),
-            person=voker.get("voker_person"),
-            properties=voker.get("voker_properties"),
+            session=get("voker_session"),
+            agent=get("voker_agent"),
+            agent_version=get("voker_agent_version"),
+            person=get("voker_person"),
+            properties=get("voker_properties"),
             client=voker_client,
         )
         model = provider_kwargs.get("model")
         streamed = bool(provider_kwargs.get("stream")) if stream is None else stream
-        source = provider_kwargs if inputs is None else inputs
         # Copied now, once: the event is built on the delivery thread, after the caller may
         # have changed its messages (appending the reply is the usual first thing it does).
         # Thawed there (properties()).
-        source = freeze(source)
         return cls(
             api=api,
             provider=provider,
             assoc=assoc,
-            inputs=source,
+            inputs=freeze(provider_kwargs if inputs is None else inputs),
             stream=streamed,
-            requested_model=model if isinstance(model, str) else None,
+            requested_model=model if type(model) is str else None,
             provider_kwargs=provider_kwargs,
         )
 
@@ -512,7 +543,9 @@ class LLMCall:
 
         ``TypeError`` (nothing recorded, no request made) when a lazy session gives none.
         """
-        self.resolve()
+        assoc = self.assoc
+        if not (assoc._session_resolved and assoc._person_resolved):
+            self.resolve()
         try:
             return method(**kwargs)
         except BaseException as exc:
@@ -522,7 +555,9 @@ class LLMCall:
     async def ainvoke(self, method: Callable[..., Awaitable[R]], kwargs: Mapping[str, Any]) -> R:
         """:meth:`invoke` for coroutine methods; the session and the person are resolved
         without blocking the event loop."""
-        await self.aresolve()
+        assoc = self.assoc
+        if not (assoc._session_resolved and assoc._person_resolved):
+            await self.aresolve()
         try:
             return await method(**kwargs)
         except BaseException as exc:
@@ -560,15 +595,7 @@ class LLMCall:
         ``ended`` is a :func:`time.perf_counter` value for when the call really ended (a stream
         closed or collected later: its last chunk); default now.
         """
-        self._finish(
-            output=output,
-            model=model,
-            usage=usage,
-            finish_reason=finish_reason,
-            error=None,
-            extra=extra,
-            ended=ended,
-        )
+        self._finish(ended, output, model, usage, finish_reason, None, extra, None)
 
     def fail(
         self,
@@ -586,16 +613,7 @@ class LLMCall:
         With ``translate``, ``output`` is handed to it on the delivery thread (as for
         :meth:`succeed_with`) for the partial output, model and usage.
         """
-        self._finish(
-            output=output,
-            model=model,
-            usage=usage,
-            finish_reason=None,
-            error=exc,
-            extra=extra,
-            ended=ended,
-            translate=translate,
-        )
+        self._finish(ended, output, model, usage, None, exc, extra, translate)
 
     def succeed_with(
         self, result: Any, translate: Callable[[Any], Outcome], *, ended: float | None = None
@@ -607,41 +625,62 @@ class LLMCall:
         reference until then (provider response objects are the caller's to read, not to edit).
         ``ended``: as for :meth:`succeed`.
         """
-        self._finish(
-            output=result,
-            model=None,
-            usage=None,
-            finish_reason=None,
-            error=None,
-            extra=None,
-            ended=ended,
-            translate=translate,
-        )
+        self._finish(ended, result, None, None, None, None, None, translate)
 
     def _finish(
         self,
-        *,
+        ended: float | None,
         output: Any,
         model: str | None,
         usage: Usage | None,
         finish_reason: str | None,
         error: BaseException | None,
         extra: Mapping[str, Any] | None,
-        ended: float | None = None,
-        translate: Callable[[Any], Outcome] | None = None,
+        translate: Callable[[Any], Outcome] | None,
     ) -> None:
+        """Note how the call ended and queue its event (once, whichever ending comes first).
+
+        The caller's thread only notes; the rest - translating the provider's response, the
+        usage rule, formatting times and errors - is done by :meth:`__call__`, on the delivery
+        thread. (Kept to one frame: it runs after every recorded call.)
+        """
         if ended is None:
             ended = time.perf_counter()
-        with self._lock:
+        with _DONE_LOCK:
             if self.done:
                 return
             self.done = True
+        self._ended = ended
+        self._output = output
+        self._model = model
+        self._usage = usage
+        self._finish_reason = finish_reason
+        self._error = error
+        self._extra = extra
+        self._translate = translate
         try:
-            self._emit(
-                _PendingProperties(
-                    self, ended, output, model, usage, finish_reason, error, extra, translate
+            assoc = self.assoc
+            client = assoc.client
+            if client is None:
+                client = _default_client()
+            self._client = client
+            if type(output) in _PLAIN_CONTAINERS:
+                self._output = snapshot(output)  # a wrapper's own dict: cheap to copy
+            person = assoc._person if assoc._person_resolved else assoc.resolve_person()
+            delivery = getattr(client, "_delivery", _STAND_IN)
+            if delivery is _STAND_IN:  # a stand-in client object: its public API, built here
+                client.events.create(
+                    event_name="llm",
+                    properties=self(),
+                    session=assoc.session,
+                    agent=assoc.agent,
+                    agent_version=assoc.agent_version,
+                    person=person,
                 )
-            )
+            elif delivery is not None:  # None: a disabled client
+                delivery.submit_event(
+                    "llm", self, assoc.session, assoc.agent, assoc.agent_version, person
+                )
         except Exception:
             logger.warning("voker: failed to record an LLM call (ignored)", exc_info=True)
 
@@ -690,82 +729,18 @@ class LLMCall:
             props.update(extra)
         return props
 
-    def _emit(self, pending: _PendingProperties) -> None:
-        """Queue the event; its properties are built on the delivery thread (``pending()``)."""
-        client = self.assoc.client if self.assoc.client is not None else _default_client()
-        pending.capture_content = client.capture_content
-        if type(pending.output) in _PLAIN_CONTAINERS:
-            pending.output = snapshot(pending.output)  # a wrapper's own dict: cheap to copy
-        assoc = self.assoc
-        person = assoc.resolve_person()  # usually resolved already, by (a)invoke()
-        submit = getattr(client, "_submit_built_event", None)
-        if submit is not None:
-            submit("llm", pending, assoc.session, assoc.agent, assoc.agent_version, person)
-        else:  # a stand-in client object: the public API, properties built here
-            client.events.create(
-                event_name="llm",
-                properties=pending(),
-                session=assoc.session,
-                agent=assoc.agent,
-                agent_version=assoc.agent_version,
-                person=person,
-            )
-
-
-class _PendingProperties:
-    """The properties of one ``llm`` event, built when called (on the delivery thread).
-
-    Holds what the caller's thread noted - times, the provider's result or exception, the
-    copied inputs (on the call) - and does the rest later: translating the provider's response,
-    the usage rule, formatting times and errors.
-    """
-
-    __slots__ = (
-        "call",
-        "capture_content",
-        "ended",
-        "error",
-        "extra",
-        "finish_reason",
-        "model",
-        "output",
-        "translate",
-        "usage",
-    )
-
-    def __init__(
-        self,
-        call: LLMCall,
-        ended: float,
-        output: Any,
-        model: str | None,
-        usage: Usage | None,
-        finish_reason: str | None,
-        error: BaseException | None,
-        extra: Mapping[str, Any] | None,
-        translate: Callable[[Any], Outcome] | None,
-    ) -> None:
-        self.call = call
-        self.ended = ended
-        self.output = output
-        self.model = model
-        self.usage = usage
-        self.finish_reason = finish_reason
-        self.error = error
-        self.extra = extra
-        self.translate = translate
-        self.capture_content = True
-
     def __call__(self) -> dict[str, Any]:
+        """The event's properties, built from what :meth:`_finish` noted (on the delivery
+        thread)."""
         output, model, usage, finish_reason = (
-            self.output,
-            self.model,
-            self.usage,
-            self.finish_reason,
+            self._output,
+            self._model,
+            self._usage,
+            self._finish_reason,
         )
-        if self.translate is not None:
+        if self._translate is not None:
             try:
-                found = self.translate(output)
+                found = self._translate(output)
                 output, usage = found.output, found.usage or usage
                 finish_reason = found.finish_reason or finish_reason
                 model = found.model or model
@@ -775,13 +750,14 @@ class _PendingProperties:
                     exc_info=True,
                 )
                 output = None
-        return self.call.properties(
-            self.ended,
+        self._output = self._translate = None  # the provider's objects are no longer needed
+        return self.properties(
+            self._ended,
             output,
             model,
             usage,
             finish_reason,
-            self.error,
-            self.extra,
-            capture_content=self.capture_content,
+            self._error,
+            self._extra,
+            capture_content=self._client.capture_content,
         )

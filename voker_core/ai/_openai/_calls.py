@@ -118,11 +118,12 @@ def begin(
         send = dict(kwargs)
         send["extra_headers"] = {k: v for k, v in headers.items() if k != PENDING_HEADER}  # type: ignore[union-attr]
     else:
+        client = resource._client
         call = LLMCall.begin(
             api=api.name,
-            provider=_provider(resource),
+            provider=getattr(client, "_voker_provider", "openai"),
             kwargs=kwargs,
-            voker_client=getattr(resource._client, "_voker_client", None),
+            voker_client=getattr(client, "_voker_client", None),
             stream=stream,
         )
         send = call.provider_kwargs
