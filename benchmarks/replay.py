@@ -1,17 +1,17 @@
-"""Streamed OpenAI chat, replayed in-process: caller-thread CPU without the network's noise.
+"""OpenAI chat, replayed in-process: caller-thread CPU without the network's noise.
 
     .venv/bin/python -m benchmarks.replay [--rounds 2000]
 
 The fake LLM server answers each kind of request once; after that the SDK's own HTTP client
-gets those recorded bytes from a mock transport, one SSE frame per read as over the network,
-so a call costs only the client's Python - the SDK's and the wrapper's. Events still go to a
+gets those recorded bytes from a mock transport (a stream one SSE frame per read, as over the
+network), so a call costs only the client's Python - the SDK's and the wrapper's. Events still go to a
 real devserver (its own process) and are let deliver between calls, untimed; every timed call
 follows the same untimed step (an unwrapped call, then delivery let finish). Each round calls
 every variant once in a shuffled order and times the caller thread's CPU
 (``time.thread_time``); every figure is the median over the rounds of (variant - the same
 round's unwrapped call).
 
-Variants:
+Non-streamed ``create``: ``unwrapped`` (the baseline) and ``voker_core``. Streamed:
 
 * ``unwrapped``: the SDK's client, the baseline;
 * ``unwrapped+include_usage``: the same, asking for usage itself (the SDK decodes the extra
@@ -44,13 +44,16 @@ MODEL = "gpt-4.1-mini"
 USAGE = {"include_usage": True}
 
 
-def _recorded_bodies(llm_url: str) -> dict[bool, bytes]:
-    """The fake server's streamed answer, without and with ``include_usage``."""
+def _recorded_bodies(llm_url: str) -> dict[bool | None, bytes]:
+    """The fake server's streamed answer, without and with ``include_usage`` (keys False and
+    True), and its non-streamed one (key None)."""
     import requests
 
     bodies = {}
-    for usage in (False, True):
-        body: dict[str, Any] = {"model": MODEL, "messages": conversation(), "stream": True}
+    for usage in (False, True, None):
+        body: dict[str, Any] = {"model": MODEL, "messages": conversation()}
+        if usage is not None:
+            body["stream"] = True
         if usage:
             body["stream_options"] = USAGE
         answer = requests.post(
@@ -64,7 +67,7 @@ def _recorded_bodies(llm_url: str) -> dict[bool, bytes]:
     return bodies
 
 
-def _replaying_http_client(bodies: dict[bool, bytes]) -> Any:
+def _replaying_http_client(bodies: dict[bool | None, bytes]) -> Any:
     """An instance of the SDK's own HTTP client class (``httpx`` or its successor) whose
     transport answers from ``bodies``."""
     import openai
@@ -76,7 +79,12 @@ def _replaying_http_client(bodies: dict[bool, bytes]) -> Any:
     probe.close()
 
     def answer(request: Any) -> Any:
-        options = json.loads(request.content).get("stream_options") or {}
+        sent = json.loads(request.content)
+        if not sent.get("stream"):
+            return http.Response(
+                200, content=bodies[None], headers={"content-type": "application/json"}
+            )
+        options = sent.get("stream_options") or {}
         body = bodies[bool(options.get("include_usage"))]
         # One read per SSE frame, as over the network (the fake server writes each frame on
         # its own): the byte filter runs once per read, as it does there.
@@ -88,7 +96,10 @@ def _replaying_http_client(bodies: dict[bool, bytes]) -> Any:
     return http.Client(transport=http.MockTransport(answer))
 
 
-def variants(bodies: dict[bool, bytes], voker_client: Any) -> dict[str, Callable[[], object]]:
+def variants(
+    bodies: dict[bool | None, bytes], voker_client: Any
+) -> tuple[dict[str, Callable[[], object]], dict[str, Callable[[], object]]]:
+    """``(non-streamed, streamed)`` variants, each with its ``unwrapped`` baseline."""
     import openai
 
     from voker_core.ai._openai._translate import ChatStreamRecorder, _UsageEventFilter
@@ -131,12 +142,22 @@ def variants(bodies: dict[bool, bytes], voker_client: Any) -> dict[str, Callable
         )
         return list(stream)
 
-    return {
+    def unwrapped_create() -> object:
+        return plain.chat.completions.create(model=MODEL, messages=messages)
+
+    def wrapped_create() -> object:
+        return ours.chat.completions.create(
+            model=MODEL, messages=messages, voker_agent=AGENT, voker_session=SESSION
+        )
+
+    created = {"unwrapped": unwrapped_create, "voker_core": wrapped_create}
+    streamed = {
         "unwrapped": unwrapped,
         "unwrapped+include_usage": with_usage,
         "unwrapped+include_usage, usage cut": usage_cut,
         "voker_core": wrapped,
     }
+    return created, streamed
 
 
 def measure(
@@ -180,18 +201,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         voker_url, _ = stack.enter_context(devserver_process())
         voker_client = VokerClient(api_key="bench-key", base_url=voker_url)
         stack.callback(voker_client.close)
-        calls = variants(_recorded_bodies(llm_url), voker_client)
-        cpu = measure(calls, voker_client, args.rounds, args.warmup)
-    base = cpu["unwrapped"]
+        created, streamed = variants(_recorded_bodies(llm_url), voker_client)
+        results = [
+            ("chat.completions.create", measure(created, voker_client, args.rounds, args.warmup)),
+            (
+                "chat.completions.create(stream=True)",
+                measure(streamed, voker_client, args.rounds, args.warmup),
+            ),
+        ]
     print(
-        f"Streamed chat.completions.create, 20-message request, replayed in-process; caller-thread "
-        f"CPU, {args.rounds} rounds"
+        "OpenAI chat, 20-message request, replayed in-process; caller-thread CPU, "
+        f"{args.rounds} rounds"
     )
     rows = []
-    for name, values in cpu.items():
-        paired = statistics.median(v - b for v, b in zip(values, base, strict=True))
-        rows.append([name, f"{statistics.median(values):.1f}", f"{paired:+.1f}"])
-    print_table(["variant", "median CPU µs", "paired over unwrapped µs"], rows)
+    for scenario, cpu in results:
+        base = cpu["unwrapped"]
+        for name, values in cpu.items():
+            paired = statistics.median(v - b for v, b in zip(values, base, strict=True))
+            rows.append([scenario, name, f"{statistics.median(values):.1f}", f"{paired:+.1f}"])
+            scenario = ""
+    print_table(["scenario", "variant", "median CPU µs", "paired over unwrapped µs"], rows)
     return 0
 
 

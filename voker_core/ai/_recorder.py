@@ -38,7 +38,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar, cast
 
 from voker_core._snapshot import freeze, snapshot, thaw
-from voker_core.context import current_context, version_for
+from voker_core.context import _current, version_for
 
 if TYPE_CHECKING:
     from voker_core.client import VokerClient
@@ -196,7 +196,7 @@ def resolve_associations(
     """
     # Runs before every recorded LLM call: kept to few calls (each costs more than its work
     # here, on a thread that has just run the provider SDK's code).
-    ctx = current_context()
+    ctx = _current.get()  # current_context(), without its frame
     for value in (session, agent, agent_version, person):
         if value is not None and (type(value) is not str or not value or value.isspace()):
             break  # not a plain, non-blank string: check each (raises, naming it)
@@ -410,17 +410,10 @@ class LLMCall:
 
     __slots__ = (
         "_client",
-        "_ended",
-        "_error",
-        "_extra",
-        "_finish_reason",
+        "_ending",
         "_first_token_at",
-        "_model",
-        "_output",
         "_started",
         "_started_wall",
-        "_translate",
-        "_usage",
         "api",
         "assoc",
         "done",
@@ -595,7 +588,9 @@ class LLMCall:
         ``ended`` is a :func:`time.perf_counter` value for when the call really ended (a stream
         closed or collected later: its last chunk); default now.
         """
-        self._finish(ended, output, model, usage, finish_reason, None, extra, None)
+        self.end(
+            output, model=model, usage=usage, finish_reason=finish_reason, extra=extra, ended=ended
+        )
 
     def fail(
         self,
@@ -613,7 +608,7 @@ class LLMCall:
         With ``translate``, ``output`` is handed to it on the delivery thread (as for
         :meth:`succeed_with`) for the partial output, model and usage.
         """
-        self._finish(ended, output, model, usage, None, exc, extra, translate)
+        self.end(output, translate, error=exc, model=model, usage=usage, extra=extra, ended=ended)
 
     def succeed_with(
         self, result: Any, translate: Callable[[Any], Outcome], *, ended: float | None = None
@@ -625,24 +620,28 @@ class LLMCall:
         reference until then (provider response objects are the caller's to read, not to edit).
         ``ended``: as for :meth:`succeed`.
         """
-        self._finish(ended, result, None, None, None, None, None, translate)
+        self.end(result, translate, ended=ended)
 
-    def _finish(
+    def end(
         self,
-        ended: float | None,
         output: Any,
-        model: str | None,
-        usage: Usage | None,
-        finish_reason: str | None,
-        error: BaseException | None,
-        extra: Mapping[str, Any] | None,
-        translate: Callable[[Any], Outcome] | None,
+        translate: Callable[[Any], Outcome] | None = None,
+        *,
+        error: BaseException | None = None,
+        model: str | None = None,
+        usage: Usage | None = None,
+        finish_reason: str | None = None,
+        extra: Mapping[str, Any] | None = None,
+        ended: float | None = None,
     ) -> None:
-        """Note how the call ended and queue its event (once, whichever ending comes first).
+        """Record how the call ended and queue its event - once, whichever ending comes first
+        (later calls do nothing). :meth:`succeed`, :meth:`fail` and :meth:`succeed_with` are
+        the usual spellings; a wrapper's hot path may call this directly.
 
-        The caller's thread only notes; the rest - translating the provider's response, the
-        usage rule, formatting times and errors - is done by :meth:`__call__`, on the delivery
-        thread. (Kept to one frame: it runs after every recorded call.)
+        The caller's thread only notes what it is given; the rest - ``translate(output)`` for
+        the output, model, usage and finish reason, the usage rule, formatting times and
+        errors - is done by :meth:`__call__`, on the delivery thread. (One frame: this runs
+        after every recorded call.)
         """
         if ended is None:
             ended = time.perf_counter()
@@ -650,36 +649,31 @@ class LLMCall:
             if self.done:
                 return
             self.done = True
-        self._ended = ended
-        self._output = output
-        self._model = model
-        self._usage = usage
-        self._finish_reason = finish_reason
-        self._error = error
-        self._extra = extra
-        self._translate = translate
+        self._ending = (ended, output, model, usage, finish_reason, error, extra, translate)
         try:
             assoc = self.assoc
             client = assoc.client
             if client is None:
                 client = _default_client()
             self._client = client
-            if type(output) in _PLAIN_CONTAINERS:
-                self._output = snapshot(output)  # a wrapper's own dict: cheap to copy
+            if type(output) in _PLAIN_CONTAINERS:  # a wrapper's own dict: cheap to copy
+                self._ending = (ended, snapshot(output), *self._ending[2:])
+            # Both resolved already, before the request, unless the call failed before it.
+            session = assoc._session if assoc._session_resolved else assoc.resolve_session()
             person = assoc._person if assoc._person_resolved else assoc.resolve_person()
             delivery = getattr(client, "_delivery", _STAND_IN)
             if delivery is _STAND_IN:  # a stand-in client object: its public API, built here
                 client.events.create(
                     event_name="llm",
                     properties=self(),
-                    session=assoc.session,
+                    session=session,
                     agent=assoc.agent,
                     agent_version=assoc.agent_version,
                     person=person,
                 )
             elif delivery is not None:  # None: a disabled client
                 delivery.submit_event(
-                    "llm", self, assoc.session, assoc.agent, assoc.agent_version, person
+                    "llm", self, session, assoc.agent, assoc.agent_version, person
                 )
         except Exception:
             logger.warning("voker: failed to record an LLM call (ignored)", exc_info=True)
@@ -730,17 +724,12 @@ class LLMCall:
         return props
 
     def __call__(self) -> dict[str, Any]:
-        """The event's properties, built from what :meth:`_finish` noted (on the delivery
+        """The event's properties, built from what :meth:`end` noted (on the delivery
         thread)."""
-        output, model, usage, finish_reason = (
-            self._output,
-            self._model,
-            self._usage,
-            self._finish_reason,
-        )
-        if self._translate is not None:
+        ended, output, model, usage, finish_reason, error, extra, translate = self._ending
+        if translate is not None:
             try:
-                found = self._translate(output)
+                found = translate(output)
                 output, usage = found.output, found.usage or usage
                 finish_reason = found.finish_reason or finish_reason
                 model = found.model or model
@@ -750,14 +739,14 @@ class LLMCall:
                     exc_info=True,
                 )
                 output = None
-        self._output = self._translate = None  # the provider's objects are no longer needed
+        self._ending = (ended, None, None, None, None, error, extra, None)  # drop the response
         return self.properties(
-            self._ended,
+            ended,
             output,
             model,
             usage,
             finish_reason,
-            self._error,
-            self._extra,
+            error,
+            extra,
             capture_content=self._client.capture_content,
         )

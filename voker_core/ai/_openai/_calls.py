@@ -210,7 +210,9 @@ def settle(
     ``await parse()`` returned (the sync path parses here).
     """
     try:
-        if isinstance(result, (Stream, AsyncStream)):
+        if isinstance(result, api.model_class):  # the usual case first: a parsed response
+            call.end(result, api.outcome)
+        elif isinstance(result, (Stream, AsyncStream)):
             _observe(result, call, api, hide_usage_chunk)
         elif isinstance(result, LegacyAPIResponse):
             # with_raw_response: the body is read already; parse() is cached, so the caller's
