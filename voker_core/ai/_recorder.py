@@ -390,8 +390,10 @@ _PLAIN_CONTAINERS = (dict, list)
 
 _STAND_IN: Any = object()  # no ``_delivery``: not a VokerClient (a test's stand-in)
 
-# Guards every call's ``done`` flag: held for two lines, once per call, so one lock serves all.
-_DONE_LOCK = threading.Lock()
+# Guards every call's ``done`` flag: held for two lines, once per call, so one lock serves all
+# (a lock per call cost its creation on every call). Re-entrant: a stream abandoned and
+# collected, or a signal handler, may end a call on a thread that is inside this lock already.
+_DONE_LOCK = threading.RLock()
 
 # The SDKs' per-request transport options: not the call's content, and where proxies and
 # gateways put their keys (``Helicone-Auth``, ``api-key``...), so never recorded in ``inputs``.
