@@ -39,6 +39,9 @@ __all__ = ["SNAPSHOT_DEPTH", "Frozen", "freeze", "snapshot", "thaw"]
 SNAPSHOT_DEPTH = MAX_DEPTH + 2
 
 _ATOMIC = frozenset({str, int, float, bool, type(None), bytes})
+# Containers freeze() hands to marshal (which refuses the whole value if anything inside is not
+# plain data; raising costs more than not trying, so other objects skip it).
+_MARSHALLED = frozenset({dict, list, tuple, set, frozenset})
 
 
 def snapshot(value: Any) -> Any:
@@ -77,8 +80,8 @@ def freeze(value: Any) -> Any:
     enum, a ``str`` subclass, a provider sentinel - makes marshal refuse the whole value, which
     is then copied by :func:`snapshot` instead.
     """
-    if type(value) in _ATOMIC:
-        return value
+    if type(value) not in _MARSHALLED:
+        return snapshot(value)  # atomic values as they are; other objects without a try
     try:
         return Frozen(marshal.dumps(value))
     except Exception:  # ValueError: an object marshal does not take (or nesting too deep)

@@ -151,14 +151,16 @@ def settle(call: LLMCall, surface: Surface, value: Any) -> None:
     For a raw response (``with_raw_response``) pass its parsed body.
     """
     try:
+        # The usual case first: a (Beta)Message, parsed or not (raw responses and streams
+        # have no ``usage``).
+        if hasattr(value, "usage") and hasattr(value, "content"):
+            call.end(value, message_outcome)
+            return
         if isinstance(value, (APIResponse, AsyncAPIResponse)):  # its body could not be parsed
             call.succeed(output=None)
             return
         if isinstance(value, (Stream, AsyncStream)):
             _attach_stream(call, surface, value, None)
-            return
-        if hasattr(value, "usage") and hasattr(value, "content"):  # (Beta)Message and parsed
-            call.succeed_with(value, message_outcome)
             return
         call.succeed(output=value)
     except Exception:

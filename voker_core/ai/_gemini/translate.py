@@ -32,7 +32,7 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from voker_core._snapshot import snapshot
+from voker_core._snapshot import freeze, thaw
 from voker_core.ai._recorder import LLMCall, Outcome, Usage, normalise_finish_reason
 from voker_core.ai._streams import StreamRecorder
 
@@ -155,13 +155,13 @@ class RecordedInputs:
     __slots__ = ("_value",)
 
     def __init__(self, value: dict[str, Any]) -> None:
-        self._value = snapshot(value)
+        self._value = freeze(value)  # one marshal pass for plain data, else a structural copy
 
     def model_dump(self, mode: str = "json", **_: Any) -> Any:
-        return plain_inputs(self._value)
+        return plain_inputs(thaw(self._value))
 
     def __repr__(self) -> str:
-        return f"RecordedInputs({self._value!r})"
+        return f"RecordedInputs({thaw(self._value)!r})"
 
 
 def request_inputs(model: Any, contents: Any, config: Any) -> RecordedInputs:
