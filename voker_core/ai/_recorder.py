@@ -104,6 +104,22 @@ def _check_optional_str(value: Any, prefix: str, name: str) -> str | None:
     return value
 
 
+def _check_names(
+    prefix: str, session: Any, agent: Any, agent_version: Any, person: Any
+) -> tuple[Any, Any, Any, Any]:
+    """The four explicit names, checked by :func:`_check_optional_str` - called only when one
+    is not None or a plain non-blank string (the usual case is checked here, in one frame)."""
+    for value in (session, agent, agent_version, person):
+        if value is not None and (type(value) is not str or not value or value.isspace()):
+            return (
+                _check_optional_str(session, prefix, "session"),
+                _check_optional_str(agent, prefix, "agent"),
+                _check_optional_str(agent_version, prefix, "agent_version"),
+                _check_optional_str(person, prefix, "person"),
+            )
+    return session, agent, agent_version, person
+
+
 def _missing_session(prefix: str) -> TypeError:
     return TypeError(
         f"missing {prefix}session: pass {prefix}session=... or call inside "
@@ -197,16 +213,9 @@ def resolve_associations(
     # Runs before every recorded LLM call: kept to few calls (each costs more than its work
     # here, on a thread that has just run the provider SDK's code).
     ctx = _current.get()  # current_context(), without its frame
-    for value in (session, agent, agent_version, person):
-        if value is not None and (type(value) is not str or not value or value.isspace()):
-            break  # not a plain, non-blank string: check each (raises, naming it)
-    else:
-        value = None
-    if value is not None:
-        session = _check_optional_str(session, argument_prefix, "session")
-        agent = _check_optional_str(agent, argument_prefix, "agent")
-        agent_version = _check_optional_str(agent_version, argument_prefix, "agent_version")
-        person = _check_optional_str(person, argument_prefix, "person")
+    session, agent, agent_version, person = _check_names(
+        argument_prefix, session, agent, agent_version, person
+    )
     own_session, lazy_session, own_person, lazy_person = ctx.peek()
     # A lazy session or person (a web request's, which may need a query) is resolved by
     # LLMCall.(a)resolve(), still before the request, and without blocking an event loop.
@@ -467,13 +476,7 @@ class LLMCall:
         keywords override. Raises ``TypeError`` when agent or session cannot be found.
         ``provider_kwargs`` on the result is what to hand to the provider.
         """
-        provider_kwargs: dict[str, Any] = {}
-        voker: dict[str, Any] = {}
-        for key, value in kwargs.items():  # split_voker_kwargs, inline: this runs every call
-            if key in VOKER_KWARGS:
-                voker[key] = value
-            else:
-                provider_kwargs[key] = value
+        provider_kwargs, voker = split_voker_kwargs(kwargs)
         if defaults:
             given = {k: v for k, v in voker.items() if v is not None}
             voker = {k: v for k, v in defaults.items() if v is not None}
@@ -651,6 +654,8 @@ class LLMCall:
             if self.done:
                 return
             self.done = True
+        if type(output) in _PLAIN_CONTAINERS:  # a wrapper's own dict: cheap to copy
+            output = snapshot(output)
         self._ending = (ended, output, model, usage, finish_reason, error, extra, translate)
         try:
             assoc = self.assoc
@@ -658,8 +663,6 @@ class LLMCall:
             if client is None:
                 client = _default_client()
             self._client = client
-            if type(output) in _PLAIN_CONTAINERS:  # a wrapper's own dict: cheap to copy
-                self._ending = (ended, snapshot(output), *self._ending[2:])
             # Both resolved already, before the request, unless the call failed before it.
             session = assoc._session if assoc._session_resolved else assoc.resolve_session()
             person = assoc._person if assoc._person_resolved else assoc.resolve_person()

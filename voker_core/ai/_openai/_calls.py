@@ -91,10 +91,6 @@ class PendingCall(str):
         return self
 
 
-def _provider(resource: Any) -> str:
-    return str(getattr(resource._client, "_voker_provider", "openai"))
-
-
 def begin(
     resource: Any,
     api: Api,
@@ -152,7 +148,7 @@ def begin_pending(
     """Begin the call of a ``.stream()`` helper; the returned kwargs carry it to ``create``."""
     call = LLMCall.begin(
         api=api.name,
-        provider=_provider(resource),
+        provider=getattr(resource._client, "_voker_provider", "openai"),
         kwargs=kwargs,
         voker_client=getattr(resource._client, "_voker_client", None),
         stream=True,
