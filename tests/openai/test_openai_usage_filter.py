@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import itertools
 import json
+from types import SimpleNamespace
 from typing import Any
 
 import requests
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from openai._streaming import SSEDecoder
+from openai.types.chat import ChatCompletionChunk
 
 from tests.openai.helpers import CHAT_ARGS, VOKER, normalise, one_event, plain, wrapped
 from voker_core.ai._openai._translate import ChatStreamRecorder, _UsageEventFilter
@@ -40,7 +42,7 @@ def _recorder(voker_client: Any) -> ChatStreamRecorder:
     call = LLMCall.begin(
         api="openai-chat-completions",
         provider="openai",
-        kwargs={**CHAT_ARGS, **VOKER},
+        kwargs={**CHAT_ARGS, **VOKER, "stream": True},
         voker_client=voker_client,
     )
     return ChatStreamRecorder(call, hide_usage_chunk=True)
@@ -100,7 +102,7 @@ def test_any_split_into_reads_gives_the_caller_the_same_events(
         observed = _decoded(_split(with_usage, cuts), recorder)
         if recorder._usage is None:
             # The usage event straddled two reads: it reaches the SDK, and the recorder's
-            # observe() hides the parsed chunk instead (see the stream tests).
+            # hides() hides the parsed chunk instead (see the next test).
             assert _usage_only(observed[-1])
             observed = observed[:-1]
         else:
@@ -113,6 +115,32 @@ def test_any_split_into_reads_gives_the_caller_the_same_events(
         assert normalise(observed) == expected
 
     check()
+
+
+def test_a_usage_event_split_between_reads_is_hidden_from_the_caller_and_recorded(
+    fake_llm: Any, voker_client: Any, voker_server: Any
+) -> None:
+    with_usage = _stream_bytes(fake_llm, usage=True)
+    reply = fake_llm.requests[0].reply
+    middle = with_usage.index(b'"choices":[]')  # inside the usage-only event
+    recorder = _recorder(voker_client)
+    stream = SimpleNamespace(_decoder=SSEDecoder())
+    recorder.take_usage_event(stream)  # as the wrapper does: the filter, and no hiding yet
+    assert not recorder._hiding
+    reads = iter([with_usage[:middle], with_usage[middle:]])
+    chunks = (
+        ChatCompletionChunk.model_validate(json.loads(event.data))
+        for event in stream._decoder.iter_bytes(reads)
+        if event.data != "[DONE]"
+    )
+    shown = list(recorder.wrap(chunks))
+    assert recorder._hiding  # the filter saw the usage go through uncut
+    assert shown and all(chunk.choices for chunk in shown)
+    props = one_event(voker_client, voker_server)["properties"]
+    assert props["usage"]["input_tokens"] == reply.input_tokens
+    assert props["usage"]["output_tokens"] == reply.output_tokens
+    assert props["output"]["choices"][0]["message"]["content"] == "Echo: hello there world"
+    assert 0 <= props["time_to_first_token_ms"] <= props["latency_ms"]
 
 
 def test_next_to_the_end_records_the_stream_once_with_usage(

@@ -393,6 +393,9 @@ class Outcome(NamedTuple):
     model: str | None = None
     usage: Usage | None = None
     finish_reason: str | None = None
+    # A stream's: when its first token arrived (time.perf_counter), if the caller's thread
+    # left finding it to the delivery thread (stream recorders keep every item's arrival).
+    first_token_at: float | None = None
 
 
 _PLAIN_CONTAINERS = (dict, list)
@@ -738,6 +741,8 @@ class LLMCall:
                 output, usage = found.output, found.usage or usage
                 finish_reason = found.finish_reason or finish_reason
                 model = found.model or model
+                if self._first_token_at is None:
+                    self._first_token_at = found.first_token_at
             except Exception:
                 logger.warning(
                     "voker: failed to read a provider's response; recorded without it",

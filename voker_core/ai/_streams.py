@@ -5,23 +5,11 @@ Provider-neutral; the OpenAI, Anthropic and Gemini wrappers use it. A wrapper su
 about to hand back to the caller::
 
     class MyRecorder(StreamRecorder):
-        __slots__ = ("items",)
+        def has_content(self, item: Any) -> bool:     # delivery thread: the first token
+            return has_text(item)
 
-        def __init__(self, call: LLMCall) -> None:
-            super().__init__(call)
-            self.items: list[Any] = []
-
-        def observe(self, item: Any) -> bool:          # runs for every item, keep it cheap
-            if has_text(item):
-                self.call.mark_first_token()
-            self.items.append(item)
-            return True                                # False hides the item from the caller
-
-        def outcome(self) -> Outcome:                  # runs later, on the delivery thread
+        def outcome(self) -> Outcome:                  # delivery thread: reads self.items
             return Outcome(output=..., model=..., usage=Usage.from_counts(...))
-
-        def release(self) -> None:                     # optional: drop buffers once recorded
-            self.items = []
 
     stream = provider_create(**call.provider_kwargs)   # the provider's own stream object
     return observe_stream(stream, MyRecorder(call))    # same object, same type for the caller
@@ -43,10 +31,12 @@ The event is recorded exactly once, when the first of these happens:
 * the stream object is garbage-collected unfinished: partial output.
 
 ``latency_ms`` runs to the last item seen, not to the close or collection. On the caller's
-thread a stream costs one ``observe`` per item and a timestamp; :meth:`StreamRecorder.outcome`
-runs on the delivery thread, after the call is recorded (nothing is observed after that). Every
-step runs under a guard: a failure is logged on the ``voker`` logger and never reaches the
-caller.
+thread a stream costs two list appends and a clock read per item (the item and its arrival
+time); everything else - :meth:`StreamRecorder.outcome`, and finding the first token among the
+items with :meth:`StreamRecorder.has_content` - runs on the delivery thread, after the call is
+recorded. A recorder that must keep some items from the caller (:meth:`StreamRecorder.hides`)
+turns that on per stream, and pays a call per item while it is on. Every step runs under a
+guard: a failure is logged on the ``voker`` logger and never reaches the caller.
 
 How an ``observe_stream`` stream is instrumented (the object and its class stay the provider's,
 as far as ``isinstance`` and every public attribute are concerned): its class is swapped for a
@@ -84,11 +74,13 @@ S = TypeVar("S")
 class StreamRecorder:
     """Watches one stream on behalf of an :class:`LLMCall`; finishes the call exactly once.
 
-    Subclasses override :meth:`observe` (caller's thread, under a guard) and :meth:`outcome`
-    (delivery thread, under a guard).
+    The caller's thread only keeps each item and the time it arrived (two list appends, no
+    call of ours per item); subclasses read them later, on the delivery thread, in
+    :meth:`outcome` (what the stream produced) and :meth:`has_content` (which item was the
+    first token).
     """
 
-    __slots__ = ("_busy", "_last_item_at", "call")
+    __slots__ = ("_busy", "_hiding", "_times", "call", "items")
 
     def __init__(self, call: LLMCall) -> None:
         self.call = call
@@ -96,32 +88,56 @@ class StreamRecorder:
         # response seen then is the iterator's own (end of data or an error it is raising), and
         # the iterator's outcome, not the close, decides how the call ends.
         self._busy = False
-        self._last_item_at: float | None = None
+        # While True, every item is first offered to hides() (see there).
+        self._hiding = False
+        self.items: list[Any] = []  # the items the caller got, in order
+        self._times: list[float] = []  # when each arrived (time.perf_counter)
 
     # -- provider translation (override) -----------------------------------------------------
 
-    def observe(self, item: Any) -> bool:
-        """Note one item; return ``False`` to hide it from the caller."""
+    def outcome(self) -> Outcome:
+        """The output, model, usage and finish reason of :attr:`items` (delivery thread)."""
+        return Outcome()
+
+    def has_content(self, item: Any) -> bool:
+        """Whether ``item`` carries output (the first such one is the first token; delivery
+        thread)."""
         return True
 
-    def outcome(self) -> Outcome:
-        """The output, model, usage and finish reason of what has been observed."""
-        return Outcome()
+    def hides(self, item: Any) -> bool:
+        """Whether to keep ``item`` from the caller (and from :attr:`items`); consulted, on the
+        caller's thread, only while ``self._hiding`` is set."""
+        return False
 
     def release(self) -> None:
         """Drop buffers once the event is built (the stream object may live on)."""
+        self.items = []
+        self._times = []
+
+    def first_token_at(self) -> float | None:
+        """When the first item with content arrived (delivery thread)."""
+        has_content = self.has_content
+        # Not strict: a stream still being read may have kept an item and not yet its time.
+        for item, at in zip(tuple(self.items), tuple(self._times), strict=False):
+            if has_content(item):
+                return at
+        return None
 
     # -- ending --------------------------------------------------------------------------------
 
     def finish(self) -> None:
-        """Record the call as succeeded with what was observed (no-op once recorded)."""
+        """Record the call as succeeded with what was observed (no-op once recorded).
+
+        ``latency_ms`` runs to the last item's arrival (a stream may be closed, or collected,
+        much later)."""
         if not self.call.done:
-            self.call.succeed_with(self, _recorded_outcome, ended=self._last_item_at)
+            times = self._times
+            self.call.end(self, _recorded_outcome, ended=times[-1] if times else None)
 
     def fail(self, exc: BaseException) -> None:
         """Record the call as failed with ``exc`` (no-op once recorded)."""
         if not self.call.done:
-            self.call.fail(exc, output=self, translate=_recorded_outcome)
+            self.call.end(self, _recorded_outcome, error=exc)
 
     def closed(self) -> None:
         """The HTTP response was closed: the stream is over unless the iterator is mid-item."""
@@ -130,17 +146,22 @@ class StreamRecorder:
 
     # -- iteration -----------------------------------------------------------------------------
 
-    def _seen(self, item: Any) -> bool:
-        """Observe ``item`` (guarded); whether the caller gets it."""
+    def observe(self, item: Any) -> bool:
+        """Note one item as iteration does; whether the caller gets it."""
         self._busy = False
+        if self._hiding and self._hidden(item):
+            return False
+        self.items.append(item)
+        self._times.append(time.perf_counter())
+        return True
+
+    def _hidden(self, item: Any) -> bool:
+        """:meth:`hides`, guarded (a failure shows the item)."""
         try:
-            show = self.observe(item) is not False
+            return self.hides(item)
         except Exception:
             logger.warning("voker: failed to observe a streamed item (ignored)", exc_info=True)
-            show = True
-        # After observe(), so that a first token marked there is never later than this.
-        self._last_item_at = time.perf_counter()
-        return show
+            return False
 
     def _ended(self, exc: BaseException | None = None) -> None:
         """The iteration ended: exhausted or left early (``exc`` None or the iterator's
@@ -150,6 +171,10 @@ class StreamRecorder:
             self.finish()
         else:
             self.fail(exc)
+
+    # wrap() and awrap() run for every streamed item: the step of observe() is written out in
+    # their loops (appends to the lists bound once, the clock read), so that an item costs no
+    # call of ours unless hiding is on.
 
     def wrap(
         self, iterator: Iterator[T], owner: object = None, *, lazy: bool = False
@@ -165,12 +190,17 @@ class StreamRecorder:
         if self.call.done:  # a loop resumed after a break or a close: nothing left to record
             yield from iterator
             return
-        seen = self._seen
+        keep, stamp, clock = self.items.append, self._times.append, time.perf_counter
         self._busy = True
         try:
             for item in iterator:
-                if seen(item):
-                    yield item
+                self._busy = False
+                if self._hiding and self._hidden(item):
+                    self._busy = True
+                    continue
+                keep(item)
+                stamp(clock())
+                yield item
                 self._busy = True
         except GeneratorExit:  # the caller's loop was left early
             self._ended()
@@ -186,12 +216,17 @@ class StreamRecorder:
             async for item in iterator:
                 yield item
             return
-        seen = self._seen
+        keep, stamp, clock = self.items.append, self._times.append, time.perf_counter
         self._busy = True
         try:
             async for item in iterator:
-                if seen(item):
-                    yield item
+                self._busy = False
+                if self._hiding and self._hidden(item):
+                    self._busy = True
+                    continue
+                keep(item)
+                stamp(clock())
+                yield item
                 self._busy = True
         except GeneratorExit:
             self._ended()
@@ -212,7 +247,7 @@ class StreamRecorder:
             except BaseException as exc:  # StopIteration included: the end
                 self._ended(exc)
                 raise
-            if self._seen(item):
+            if self.observe(item):
                 return item
 
     async def anext_of(self, iterator: AsyncIterator[T]) -> T:
@@ -226,14 +261,14 @@ class StreamRecorder:
             except BaseException as exc:  # StopAsyncIteration included: the end
                 self._ended(exc)
                 raise
-            if self._seen(item):
+            if self.observe(item):
                 return item
 
 
 def _recorded_outcome(recorder: StreamRecorder) -> Outcome:
     """A finished recorder's outcome (on the delivery thread), then its buffers are let go."""
     try:
-        return recorder.outcome()
+        return recorder.outcome()._replace(first_token_at=recorder.first_token_at())
     finally:
         try:
             recorder.release()

@@ -128,33 +128,27 @@ class _AssembledMessage:
 class MessageStreamRecorder(StreamRecorder):
     """Records a Messages stream from its raw events.
 
-    ``observe`` only keeps the event (the per-event cost on the caller's thread). ``outcome``
+    The caller's thread only keeps the events (:class:`StreamRecorder` does). ``outcome``
     reads model, usage and stop reason from the ``message_start`` and last ``message_delta``
     events (the usage rules of the SDK's accumulator: a delta's counts are cumulative and
     replace the start's, absent ones leave them); the message itself is assembled later, on
     the delivery worker (:class:`_AssembledMessage`).
     """
 
-    __slots__ = ("_accumulate", "_events", "_first_token", "_output_format")
+    __slots__ = ("_accumulate", "_output_format")
 
     def __init__(
         self, call: LLMCall, *, beta: bool, stream: Any, output_format: Any = None
     ) -> None:
         super().__init__(call)
-        self._events: list[Any] = []
         self._accumulate = _accumulate_function(beta, stream)
         self._output_format = output_format
-        self._first_token = False
 
-    def observe(self, item: Any) -> bool:
-        self._events.append(item)
-        if not self._first_token and getattr(item, "type", None) == "content_block_delta":
-            self._first_token = True
-            self.call.mark_first_token()
-        return True
+    def has_content(self, item: Any) -> bool:
+        return getattr(item, "type", None) == "content_block_delta"
 
     def outcome(self) -> Outcome:
-        events = tuple(self._events)
+        events = tuple(self.items)
         # message_start comes first and the last message_delta near the end: look from both ends.
         start = next((e for e in events if getattr(e, "type", None) == "message_start"), None)
         if start is None:

@@ -33,7 +33,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from voker_core._snapshot import freeze, thaw
-from voker_core.ai._recorder import LLMCall, Outcome, Usage, normalise_finish_reason
+from voker_core.ai._recorder import Outcome, Usage, normalise_finish_reason
 from voker_core.ai._streams import StreamRecorder
 
 __all__ = [
@@ -257,22 +257,13 @@ def response_outcome(response: Any) -> Outcome:
 class ChunkStreamRecorder(StreamRecorder):
     """Records a ``generate_content_stream``/``send_message_stream`` iteration."""
 
-    __slots__ = ("_chunks", "_content_seen")
+    __slots__ = ()
 
-    def __init__(self, call: LLMCall) -> None:
-        super().__init__(call)
-        self._chunks: list[Any] = []
-        self._content_seen = False
-
-    def observe(self, item: Any) -> bool:
-        self._chunks.append(item)
-        if not self._content_seen and _has_content(item):
-            self._content_seen = True
-            self.call.mark_first_token()
-        return True
+    def has_content(self, item: Any) -> bool:
+        return _has_content(item)
 
     def outcome(self) -> Outcome:
-        chunks = tuple(self._chunks)
+        chunks = tuple(self.items)
         if not chunks:
             return Outcome()
         model = usage = reason = None

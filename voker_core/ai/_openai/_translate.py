@@ -270,16 +270,15 @@ class ChatStreamRecorder(StreamRecorder):
 
     With ``hide_usage_chunk`` (the wrapper asked for ``stream_options.include_usage`` on the
     caller's behalf) the trailing usage-only chunk is recorded but not shown to the caller: see
-    :meth:`take_usage_event`, and :meth:`observe` for streams where that cannot be arranged.
+    :meth:`take_usage_event`, and :meth:`hides` for streams where that cannot be arranged.
     """
 
-    __slots__ = ("_chunks", "_content_seen", "_hide_usage_chunk", "_usage")
+    __slots__ = ("_usage",)
 
     def __init__(self, call: LLMCall, *, hide_usage_chunk: bool = False) -> None:
         super().__init__(call)
-        self._chunks: list[Any] = []
-        self._content_seen = False
-        self._hide_usage_chunk = hide_usage_chunk
+        # Every chunk is offered to hides() until take_usage_event() has the bytes cut instead.
+        self._hiding = hide_usage_chunk
         # The hidden chunk's usage: a CompletionUsage, or the raw JSON of the usage-only event
         # (parsed on the delivery thread, in outcome()).
         self._usage: Any = None
@@ -288,29 +287,33 @@ class ChatStreamRecorder(StreamRecorder):
         """Take the usage-only event out of ``stream``'s bytes, before the SDK decodes it.
 
         Needs the SDK's SSE decoder in ``stream._decoder``, read when iteration starts (a stream
-        already iterated keeps its decoder); otherwise :meth:`observe` hides the parsed chunk.
+        already iterated keeps its decoder); otherwise :meth:`hides` hides the parsed chunk.
         """
         decoder = getattr(stream, "_decoder", None)
         if decoder is None or not hasattr(decoder, "iter_bytes"):
             return
         stream._decoder = _UsageEventFilter(decoder, self)
+        self._hiding = False  # until the filter lets a usage event through (usage_passed())
 
     def usage_event(self, data: bytes) -> None:
         """The usage-only event's JSON, taken out of the stream by :class:`_UsageEventFilter`."""
         self._usage = data
 
-    def observe(self, item: Any) -> bool:
-        if not self._content_seen and _chunk_has_content(item):
-            self._content_seen = True
-            self.call.mark_first_token()
-        if self._hide_usage_chunk and not item.choices and item.usage is not None:
+    def usage_passed(self) -> None:
+        """The filter let a usage event through (split between two reads): hide its chunk."""
+        self._hiding = True
+
+    def hides(self, item: Any) -> bool:
+        if not item.choices and item.usage is not None:
             self._usage = item.usage
-            return False
-        self._chunks.append(item)
-        return True
+            return True
+        return False
+
+    def has_content(self, item: Any) -> bool:
+        return _chunk_has_content(item)
 
     def outcome(self) -> Outcome:
-        chunks = tuple(self._chunks)
+        chunks = tuple(self.items)
         usage = self._usage
         if isinstance(usage, bytes):
             try:
@@ -338,7 +341,7 @@ class ChatStreamRecorder(StreamRecorder):
         )
 
     def release(self) -> None:
-        self._chunks = []
+        super().release()
         self._usage = None
 
 
@@ -361,7 +364,7 @@ class _UsageEventFilter:
 
     Only complete events inside one network read are cut (events never span a blank line, so
     a pattern found in a complete event is whole). Should the usage event straddle two reads,
-    it goes through and :meth:`ChatStreamRecorder.observe` hides the parsed chunk instead.
+    it goes through and :meth:`ChatStreamRecorder.hides` hides the parsed chunk instead.
 
     Holds the decoder and the recorder, never the stream: no reference cycle keeps an
     abandoned stream alive.
@@ -427,10 +430,10 @@ class _UsageEventFilter:
                     self._recorder.usage_event(found[1])
                     return data[:line] + data[found.end() :]
                 at = data.rfind(b'"usage":', 0, line)
-            return data
         except Exception:  # pragma: no cover - bytes operations on bytes
             logger.warning("voker: failed to read a stream's usage event (ignored)", exc_info=True)
-            return data
+        self._recorder.usage_passed()  # not cut: the SDK will decode it; hide the chunk then
+        return data
 
 
 # -- Responses streams ----------------------------------------------------------------------------
@@ -478,38 +481,23 @@ class ResponsesStreamOutput:
 class ResponsesStreamRecorder(StreamRecorder):
     """Records a ``Stream[ResponseStreamEvent]``: the final ``response`` when one arrives."""
 
-    __slots__ = ("_delta_seen", "_events", "_final", "_snapshot")
+    __slots__ = ()
 
-    def __init__(self, call: LLMCall) -> None:
-        super().__init__(call)
-        self._events: list[Any] = []
-        self._delta_seen = False
-        self._final: Any = None
-        self._snapshot: Any = None
-
-    def observe(self, item: Any) -> bool:
-        kind = item.type
-        if not self._delta_seen and kind.endswith(".delta"):
-            self._delta_seen = True
-            self.call.mark_first_token()
-        if kind in _RESPONSES_FINAL_EVENTS:
-            self._final = item.response
-        elif kind in _RESPONSES_SNAPSHOT_EVENTS:
-            self._snapshot = item.response
-        self._events.append(item)
-        return True
+    def has_content(self, item: Any) -> bool:
+        return str(getattr(item, "type", "")).endswith(".delta")
 
     def outcome(self) -> Outcome:
-        if self._final is not None:
-            return responses_outcome(self._final)
-        if not self._events:
+        events = tuple(self.items)
+        if not events:
             return Outcome()
-        snapshot = self._snapshot
+        snapshot = None
+        for event in reversed(events):  # the final response comes last, when it comes
+            kind = getattr(event, "type", None)
+            if kind in _RESPONSES_FINAL_EVENTS:
+                return responses_outcome(event.response)
+            if snapshot is None and kind in _RESPONSES_SNAPSHOT_EVENTS:
+                snapshot = event.response
         return Outcome(
-            output=ResponsesStreamOutput(snapshot, tuple(self._events)),
+            output=ResponsesStreamOutput(snapshot, events),
             model=getattr(snapshot, "model", None),
         )
-
-    def release(self) -> None:
-        self._events = []
-        self._final = self._snapshot = None
