@@ -117,6 +117,19 @@ def test_missing_session_raises_before_any_request(fake_llm: Any, voker_client: 
     assert fake_llm.requests == []
 
 
+@pytest.mark.parametrize("name", ["session", "agent", "agent_version", "person"])
+def test_a_bad_voker_name_raises_naming_it_before_any_request(
+    fake_llm: Any, voker_client: Any, name: str
+) -> None:
+    good = {"voker_session": "s", "voker_agent": "a"}
+    with wrapped(fake_llm, voker_client) as client:
+        with pytest.raises(TypeError, match=f"voker_{name} must be a string, got int"):
+            client.chat.completions.create(**CHAT_ARGS, **{**good, f"voker_{name}": 7})
+        with pytest.raises(ValueError, match=f"voker_{name} must not be empty"):
+            client.chat.completions.create(**CHAT_ARGS, **{**good, f"voker_{name}": "  "})
+    assert fake_llm.requests == []
+
+
 async def test_async_missing_session_raises_before_any_request(
     fake_llm: Any, voker_client: Any
 ) -> None:

@@ -38,7 +38,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar, cast
 
 from voker_core._snapshot import freeze, snapshot, thaw
-from voker_core.context import _current, version_for
+from voker_core.context import _current, _Lazy, version_for
 
 if TYPE_CHECKING:
     from voker_core.client import VokerClient
@@ -107,17 +107,14 @@ def _check_optional_str(value: Any, prefix: str, name: str) -> str | None:
 def _check_names(
     prefix: str, session: Any, agent: Any, agent_version: Any, person: Any
 ) -> tuple[Any, Any, Any, Any]:
-    """The four explicit names, checked by :func:`_check_optional_str` - called only when one
-    is not None or a plain non-blank string (the usual case is checked here, in one frame)."""
-    for value in (session, agent, agent_version, person):
-        if value is not None and (type(value) is not str or not value or value.isspace()):
-            return (
-                _check_optional_str(session, prefix, "session"),
-                _check_optional_str(agent, prefix, "agent"),
-                _check_optional_str(agent_version, prefix, "agent_version"),
-                _check_optional_str(person, prefix, "person"),
-            )
-    return session, agent, agent_version, person
+    """The four explicit names, each checked by :func:`_check_optional_str` (raises naming the
+    bad one); called only when one is not None or a plain non-blank string."""
+    return (
+        _check_optional_str(session, prefix, "session"),
+        _check_optional_str(agent, prefix, "agent"),
+        _check_optional_str(agent_version, prefix, "agent_version"),
+        _check_optional_str(person, prefix, "person"),
+    )
 
 
 def _missing_session(prefix: str) -> TypeError:
@@ -127,7 +124,7 @@ def _missing_session(prefix: str) -> TypeError:
     )
 
 
-@dataclass
+@dataclass(slots=True)  # no instance dict to allocate: one is made per recorded call
 class Associations:
     """Who and what one recorded call belongs to.
 
@@ -210,13 +207,21 @@ def resolve_associations(
     ``require_agent``, no agent) is found either way; ``session_fallback`` is the session when
     the context's lazy one resolves to none (else that is the ``TypeError``, when resolved).
     """
-    # Runs before every recorded LLM call: kept to few calls (each costs more than its work
-    # here, on a thread that has just run the provider SDK's code).
+    # Runs before every recorded LLM call: the usual case makes no call of ours from here
+    # (each costs more than its work, on a thread that has just run the provider SDK's code).
     ctx = _current.get()  # current_context(), without its frame
-    session, agent, agent_version, person = _check_names(
-        argument_prefix, session, agent, agent_version, person
-    )
-    own_session, lazy_session, own_person, lazy_person = ctx.peek()
+    for value in (session, agent, agent_version, person):
+        if value is not None and (type(value) is not str or not value or value.isspace()):
+            session, agent, agent_version, person = _check_names(
+                argument_prefix, session, agent, agent_version, person
+            )
+            break
+    own_session: Any = ctx._session
+    own_person: Any = ctx._person
+    if type(own_session) is _Lazy or type(own_person) is _Lazy:  # a web request's, say
+        own_session, lazy_session, own_person, lazy_person = ctx.peek()
+    else:
+        lazy_session = lazy_person = False
     # A lazy session or person (a web request's, which may need a query) is resolved by
     # LLMCall.(a)resolve(), still before the request, and without blocking an event loop.
     if session is None:
@@ -479,7 +484,10 @@ class LLMCall:
         keywords override. Raises ``TypeError`` when agent or session cannot be found.
         ``provider_kwargs`` on the result is what to hand to the provider.
         """
-        provider_kwargs, voker = split_voker_kwargs(kwargs)
+        provider_kwargs: dict[str, Any] = {}  # split_voker_kwargs(), without its frame
+        voker: dict[str, Any] = {}
+        for key, value in kwargs.items():
+            (voker if key in VOKER_KWARGS else provider_kwargs)[key] = value
         if defaults:
             given = {k: v for k, v in voker.items() if v is not None}
             voker = {k: v for k, v in defaults.items() if v is not None}
