@@ -4,9 +4,12 @@ delivery thread (translating the provider's response), against the devserver."""
 from __future__ import annotations
 
 import threading
+import time
+from collections.abc import Iterator
 from typing import Any
 
 from voker_core.ai._recorder import LLMCall, Outcome, Usage
+from voker_core.ai._streams import StreamRecorder
 
 VOKER = {"voker_agent": "recorder-agent", "voker_session": "recorder-session"}
 
@@ -89,3 +92,53 @@ def test_a_call_records_once_however_it_ends(voker_client: Any, voker_server: An
     call.fail(RuntimeError("late"))
     call.succeed(output="again")
     assert len(_stored(voker_client, voker_server)) == 1
+
+
+class _WordStream(StreamRecorder):
+    """A provider-neutral recorder: items are words, the output is their text."""
+
+    def has_content(self, item: Any) -> bool:
+        return bool(item.strip())
+
+    def outcome(self) -> Outcome:
+        return Outcome(output={"text": "".join(self.items)}, finish_reason="stop")
+
+
+def test_a_stream_keeps_items_and_finds_the_first_token_on_the_delivery_thread(
+    voker_client: Any, voker_server: Any
+) -> None:
+    def words() -> Iterator[str]:
+        yield ""
+        yield " "
+        time.sleep(0.05)
+        yield "Hello"  # the first token, 50 ms in
+        time.sleep(0.05)
+        yield " world"  # the last item, 100 ms in
+
+    call = _begin(voker_client, stream=True)
+    recorder = _WordStream(call)
+    seen = list(recorder.wrap(words()))
+    assert seen == ["", " ", "Hello", " world"]  # the caller gets every item
+    (event,) = _stored(voker_client, voker_server)
+    props = event["properties"]
+    assert props["output"] == {"text": " Hello world"}
+    assert props["stream"] is True
+    assert 50 <= props["time_to_first_token_ms"] < 95
+    assert props["latency_ms"] >= 100
+    assert recorder.items == []  # let go once the event was built
+
+
+def test_a_failing_first_token_check_keeps_the_streams_output(
+    voker_client: Any, voker_server: Any, caplog: Any
+) -> None:
+    class Broken(_WordStream):
+        def has_content(self, item: Any) -> bool:
+            raise RuntimeError("cannot read this item")
+
+    call = _begin(voker_client, stream=True)
+    assert list(Broken(call).wrap(iter(["a", "b"]))) == ["a", "b"]
+    (event,) = _stored(voker_client, voker_server)
+    props = event["properties"]
+    assert props["output"] == {"text": "ab"} and props["finish_reason"] == "stop"
+    assert props["time_to_first_token_ms"] is None
+    assert "cannot read this item" in caplog.text

@@ -268,7 +268,13 @@ class StreamRecorder:
 def _recorded_outcome(recorder: StreamRecorder) -> Outcome:
     """A finished recorder's outcome (on the delivery thread), then its buffers are let go."""
     try:
-        return recorder.outcome()._replace(first_token_at=recorder.first_token_at())
+        outcome = recorder.outcome()
+        try:
+            first = recorder.first_token_at()
+        except Exception:  # the event keeps its output, without time_to_first_token_ms
+            logger.warning("voker: failed to find a stream's first token (ignored)", exc_info=True)
+            first = None
+        return outcome._replace(first_token_at=first)
     finally:
         try:
             recorder.release()
