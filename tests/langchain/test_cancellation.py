@@ -1,8 +1,9 @@
 """Cancelled async runs (timeouts, ``task.cancel()``, LangGraph cancelling a sibling branch).
 
-LangChain sends no end or error callback for a model call, tool call or retrieval whose task is
-cancelled. Each must still be recorded exactly once, with a ``CancelledError`` error, and its
-state freed; runs that do end must not be recorded a second time.
+LangChain sends no end or error callback for a model call or retrieval whose task is cancelled
+(nor, before langchain-core 1.8, for a tool call). Each must still be recorded exactly once,
+with a ``CancelledError`` error, and its state freed; runs that do end must not be recorded a
+second time.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import sys
 from collections.abc import AsyncIterator
 from typing import Annotated, Any, TypedDict
 
+import langchain_core
 import pytest
 from langchain_core.callbacks import CallbackManager
 from langchain_core.documents import Document
@@ -22,6 +24,7 @@ from langchain_core.outputs import ChatGenerationChunk
 from langchain_core.prompts import ChatPromptTemplate
 from langchain_core.retrievers import BaseRetriever
 from langchain_core.tools import BaseTool
+from packaging.version import Version
 
 from tests.langchain.models import ScriptedChatModel
 from voker_langchain import VokerCallbackHandler
@@ -82,7 +85,13 @@ def assert_no_state(handler: VokerCallbackHandler) -> None:
     assert not any(handler._task_runs.values())
 
 
+# langchain-core 1.8+ reports a cancelled tool call itself: on_tool_error with the
+# CancelledError (which has no message). Before, it sent nothing and the handler noticed.
+TOOLS_REPORT_CANCELLATION = Version(langchain_core.__version__) >= Version("1.8")
+
+
 def assert_cancelled(props: dict[str, Any]) -> None:
+    """Recorded by the handler when it noticed the cancellation LangChain did not report."""
     assert props["error"]["type"] == "CancelledError"
     assert props["error"]["message"].startswith("cancelled before the run ended")
 
@@ -144,7 +153,14 @@ async def test_cancelled_tool_and_retriever_runs(handler: Any, landed: Any) -> N
     [tool] = landed(1, session="tool")
     [retriever] = landed(1, session="ret")
     assert tool["event_name"] == "tool" and retriever["event_name"] == "retriever"
-    assert_cancelled(tool["properties"])
+    if TOOLS_REPORT_CANCELLATION:
+        assert tool["properties"]["error"] == {
+            "type": "CancelledError",
+            "message": "",
+            "status_code": None,
+        }
+    else:
+        assert_cancelled(tool["properties"])
     assert tool["properties"]["input"] == "order-1"
     assert_cancelled(retriever["properties"])
     assert retriever["properties"]["query"] == "q"
