@@ -631,6 +631,30 @@ class VokerCallbackHandler(BaseCallbackHandler):
             run.held = task is not None and id(task) == run.task_key
 
     @guarded
+    def on_stream_event(
+        self,
+        event: Mapping[str, Any],
+        *,
+        run_id: UUID,
+        parent_run_id: UUID | None = None,
+        tags: list[str] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        """A protocol event of ``stream_events(version="v3")`` (langchain-core 1.8+), in place
+        of ``on_llm_new_token``: the call is streamed, and its first content delta is the
+        first token."""
+        run = self._runs.get(run_id)
+        if run is None or run.call is None:
+            return
+        run.call.stream = True
+        if event.get("event") == "content-block-delta":
+            run.call.mark_first_token()
+        # LangChain's own producer task drives the call and reports every way it ends
+        # (cancellation included): it is not held by an ``await`` of the task that started it,
+        # which may move on - or finish - before the call's end arrives.
+        run.held = True
+
+    @guarded
     def on_llm_end(
         self,
         response: LLMResult,
