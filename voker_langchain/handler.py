@@ -776,7 +776,11 @@ class VokerCallbackHandler(BaseCallbackHandler):
     ) -> None:
         props = self._base_properties(run, ended, error)
         started = run.inputs or {}
-        props["tool_call_id"] = started.get("tool_call_id")
+        tool_call_id = started.get("tool_call_id")
+        if tool_call_id is None and isinstance(output, ToolMessage):
+            # langchain-core before 1.1.2 passes no tool_call_id to on_tool_start.
+            tool_call_id = output.tool_call_id if isinstance(output.tool_call_id, str) else None
+        props["tool_call_id"] = tool_call_id
         if run.trace.capture_content:
             props["input"] = started.get("input")
             # A tool called with a ToolCall returns a ToolMessage; its content is the output.

@@ -3,6 +3,7 @@ call, and the caller sees exactly what the unwrapped client shows on the same fa
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -45,15 +46,12 @@ class Observed:
 
 def _final(events: list[Any], *, beta: bool = False) -> Any:
     """The message the SDK's own accumulator makes of the caller's raw events."""
+    accumulate = beta_accumulate if beta else accumulate_event
+    accepts = inspect.signature(accumulate).parameters  # older SDKs take fewer keywords
+    extra = {k: v for k, v in {"json_bufs": {}, "request_headers": None}.items() if k in accepts}
     snapshot: Any = None
-    bufs: dict[int, bytes] = {}
     for event in events:
-        if beta:
-            snapshot = beta_accumulate(
-                event=event, current_snapshot=snapshot, json_bufs=bufs, request_headers=None
-            )
-        else:
-            snapshot = accumulate_event(event=event, current_snapshot=snapshot, json_bufs=bufs)
+        snapshot = accumulate(event=event, current_snapshot=snapshot, **extra)
     return dump(snapshot)
 
 

@@ -131,7 +131,7 @@ async def test_bare_model_call_in_a_cancelled_task(handler: Any, landed: Any) ->
 async def test_cancelled_streaming_call_keeps_its_partial_output(handler: Any, landed: Any) -> None:
     model = StallingChatModel(streaming=True, stall_after=2)
     with pytest.raises(asyncio.TimeoutError):
-        await asyncio.wait_for(model.ainvoke("hi", config(handler, "partial")), 0.3)
+        await asyncio.wait_for(model.ainvoke("hi", config(handler, "partial"), stream=True), 0.3)
     await asyncio.sleep(0.05)
 
     [event] = landed(1, session="partial")

@@ -95,6 +95,9 @@ class Client(genai.Client):
         models._voker_client = voker_client
         self._models = models
         self._voker_chat_models = Models(self._api_client)
+        # Kept, not dropped: before google-genai 3.4 a collected AsyncClient schedules the close of
+        # the HTTP client it shares with this one (its __del__, under a running event loop).
+        self._voker_sdk_aio = self._aio
         self._aio = RecordedAsyncClient(self._api_client, voker_client)
 
     @property

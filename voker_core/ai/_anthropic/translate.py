@@ -14,6 +14,7 @@ thread.
 from __future__ import annotations
 
 import functools
+import inspect
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -62,17 +63,31 @@ def message_outcome(message: Any) -> Outcome:
 
 
 def _accumulate_function(beta: bool, stream: Any) -> Callable[..., Any]:
+    accumulate_event: Callable[..., Any]
     if beta:
         from anthropic.lib.streaming._beta_messages import accumulate_event as beta_accumulate
 
+        accumulate_event = beta_accumulate
+    else:
+        from anthropic.lib.streaming._messages import accumulate_event
+    accepts = _parameters(accumulate_event)
+    fixed: dict[str, Any] = {}
+    if "request_headers" in accepts:  # the beta one, in later releases
         try:
-            headers = stream.response.request.headers
+            fixed["request_headers"] = stream.response.request.headers
         except Exception:
-            headers = None
-        return functools.partial(beta_accumulate, request_headers=headers)
-    from anthropic.lib.streaming._messages import accumulate_event
+            fixed["request_headers"] = None
+    return functools.partial(accumulate_event, **fixed)
 
-    return accumulate_event
+
+@functools.cache
+def _parameters(function: Callable[..., Any]) -> frozenset[str]:
+    """The keyword parameters of the SDK's ``accumulate_event`` (they vary by version:
+    ``json_bufs``, ``output_format`` and the beta one's ``request_headers`` came later)."""
+    try:
+        return frozenset(inspect.signature(function).parameters)
+    except (TypeError, ValueError):
+        return frozenset({"event", "current_snapshot"})
 
 
 class _AssembledMessage:
@@ -95,17 +110,18 @@ class _AssembledMessage:
     def message(self) -> Any:
         """The (Beta)ParsedMessage the SDK's ``MessageStream`` would hold (None: no start)."""
         snapshot: Any = None
-        json_bufs: dict[int, bytes] = {}
+        accumulate = self._accumulate
+        accepts = _parameters(getattr(accumulate, "func", accumulate))
         extra: dict[str, Any] = {}
-        if self._output_format is not None:
+        if "json_bufs" in accepts:  # anthropic 1.5 and later
+            extra["json_bufs"] = {}
+        if self._output_format is not None and "output_format" in accepts:
             extra["output_format"] = self._output_format
         for event in self._events:
             if snapshot is None and getattr(event, "type", None) != "message_start":
                 continue
             try:
-                snapshot = self._accumulate(
-                    event=event, current_snapshot=snapshot, json_bufs=json_bufs, **extra
-                )
+                snapshot = accumulate(event=event, current_snapshot=snapshot, **extra)
             except Exception:
                 # e.g. truncated tool-input JSON in a partial stream: keep what was assembled.
                 logger.debug("voker: stopped assembling a partial stream", exc_info=True)
