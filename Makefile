@@ -3,7 +3,9 @@
 #   make lint   ruff (check + format) on everything, mypy --strict on voker_core, mypy on plug-ins
 #   make demo   the end-to-end walkthrough against a local Voker devserver
 #   make bench  benchmarks against the unwrapped clients and the official SDK
+#   make test-lowest  each extra's tests at the lowest version pyproject.toml declares
 #   make lock   refresh requirements-dev.lock after changing pyproject.toml
+#   make lock-upgrade  the same, every pin moved to the newest release
 
 PYTHON ?= python3
 VENV   ?= .venv
@@ -11,7 +13,7 @@ PY     := $(VENV)/bin/python
 UV     := $(VENV)/bin/uv
 STAMP  := $(VENV)/.installed
 
-.PHONY: install test lint format demo devserver bench lock system-deps clean
+.PHONY: install test test-lowest lint format demo devserver bench lock lock-upgrade system-deps clean
 
 $(STAMP): pyproject.toml requirements-dev.lock
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -36,6 +38,9 @@ system-deps:
 test: install system-deps
 	$(PY) -m pytest
 
+test-lowest: install system-deps
+	EXTRAS="$(EXTRAS)" bash .ci/test-lowest
+
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
@@ -58,5 +63,8 @@ bench: install
 lock:
 	$(UV) pip compile pyproject.toml --extra dev --extra bench --python-version 3.11 -o requirements-dev.lock
 
+lock-upgrade: install
+	$(UV) pip compile pyproject.toml --extra dev --extra bench --python-version 3.11 --upgrade -o requirements-dev.lock
+
 clean:
-	rm -rf $(VENV) .voker .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) .venv-lowest .voker .mypy_cache .ruff_cache .hypothesis

@@ -365,11 +365,12 @@ def test_everything_else_is_the_sdks(fake_llm: Any, voker_client: Any) -> None:
 def test_the_beta_chat_alias_records_too(
     fake_llm: Any, voker_client: Any, voker_server: Any
 ) -> None:
-    from openai.resources.beta.responses.responses import Responses as BetaResponses
-
     with wrapped(fake_llm, voker_client) as client:
         assert isinstance(client.beta, openai.resources.beta.Beta)
-        assert type(client.beta.responses) is BetaResponses  # the SDK's, untouched
+        if hasattr(openai.resources.beta, "responses"):  # openai 2.x+
+            from openai.resources.beta.responses.responses import Responses as BetaResponses
+
+            assert type(client.beta.responses) is BetaResponses  # the SDK's, untouched
         client.beta.chat.completions.create(**CHAT_ARGS, **VOKER)
     assert one_event(voker_client, voker_server)["properties"]["api"] == ("openai-chat-completions")
 

@@ -192,9 +192,14 @@ def test_a_stream_failing_midway_records_the_error_and_reraises(
     seen: list[Any] = []
     with wrapped(fake_llm, voker_client) as client:
         stream = client.chat.completions.create(**CHAT_ARGS, **VOKER, stream=True)
-        with pytest.raises(openai.APIError) as caught:
+        with pytest.raises(Exception) as caught:  # the type depends on the SDK: see below
             for chunk in stream:
                 seen.append(chunk)
+    # openai 3.14+ wraps the dropped connection in APIConnectionError; before, the HTTP
+    # library's RemoteProtocolError reaches the caller as it is.
+    assert isinstance(caught.value, openai.APIError) or (
+        type(caught.value).__name__ == "RemoteProtocolError"
+    )
     props = one_event(voker_client, voker_server)["properties"]
     assert props["error"]["type"] == type(caught.value).__name__
     assert props["error"]["message"] == str(caught.value)
@@ -256,6 +261,15 @@ def test_a_finished_stream_frees_its_response_without_the_garbage_collector(
     end (the SDK closes the response then) leaves no cycle behind."""
     fake_llm.queue_reply(LONG)
     client = wrapped(fake_llm, voker_client)
+    http_library = next(
+        cls.__module__.split(".")[0]
+        for cls in type(client._client).__mro__
+        if not cls.__module__.startswith("openai")
+    )
+    if http_library == "httpx":
+        # SDKs before the move to httpx2: httpx's own stream and response refer to each other,
+        # so only the garbage collector frees a response there, wrapped or not.
+        pytest.skip("httpx keeps a read response in a reference cycle of its own")
     gc.disable()
     try:
         stream = client.chat.completions.create(**CHAT_ARGS, **VOKER, stream=True)
