@@ -165,7 +165,8 @@ def _awaited(run: Run) -> bool:
     """Whether ``run`` lives strictly inside one ``await`` of the task that started it.
 
     Tool calls and retrievals, and model calls except those a generator read by that task
-    drives (``astream``): once that task has moved on, or is done, and the run is still open,
+    drives (``astream``) or LangChain's own producer task drives (``astream_events(version=
+    "v3")``): once that task has moved on, or is done, and the run is still open,
     it was cancelled (LangChain reports every other ending). Chain runs are not: LangChain
     reports their cancellation, so an open one is held by a generator.
     """
