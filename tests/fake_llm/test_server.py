@@ -212,6 +212,15 @@ def test_disconnect_before_answering_is_a_connection_error(fake_llm: FakeLLMServ
     assert len(fake_llm.requests) == 1
 
 
+def test_wait_for_requests_returns_what_arrived_or_names_it(fake_llm: FakeLLMServer) -> None:
+    chat(fake_llm)
+    [request] = fake_llm.wait_for_requests(1, timeout=1)
+    assert (request.method, request.path) == ("POST", "/v1/chat/completions")
+
+    with pytest.raises(AssertionError, match=r"at least 2 .* received 1: POST /v1/chat"):
+        fake_llm.wait_for_requests(2, timeout=0.05)
+
+
 def _new_threads(before: set[threading.Thread]) -> list[threading.Thread]:
     return [t for t in threading.enumerate() if t not in before and t.is_alive()]
 
@@ -245,9 +254,7 @@ def test_stop_interrupts_a_scripted_delay_promptly() -> None:
 
     caller = threading.Thread(target=call)
     caller.start()
-    deadline = time.monotonic() + 5
-    while not server.requests and time.monotonic() < deadline:
-        time.sleep(0.01)
+    server.wait_for_requests(1, timeout=5)
     started = time.perf_counter()
     server.stop()
     caller.join(timeout=5)

@@ -7,6 +7,7 @@ import json
 import logging
 import socket
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -23,6 +24,8 @@ from ._provider import Provider
 from ._types import RecordedRequest, Reply, ResolvedReply
 
 logger = logging.getLogger("voker.testing.fake_llm")
+
+_POLL_SECONDS = 0.01
 
 ReplySource = Reply | Callable[[RecordedRequest], Reply]
 """A fixed reply, or a function choosing the reply for a recorded request."""
@@ -221,6 +224,27 @@ class FakeLLMServer:
         """A copy of the list of requests received so far, oldest first."""
         with self._state.lock:
             return list(self._state.requests)
+
+    def wait_for_requests(self, count: int, *, timeout: float = 10.0) -> list[RecordedRequest]:
+        """Poll until at least `count` requests have arrived; return them all, oldest first.
+
+        A client can give up on a request (a timeout, a dropped connection) before the
+        server's handler thread has read it, so a test asserting what the server saw after
+        such a call waits here rather than reading `requests` at once. Raises
+        `AssertionError` after `timeout` seconds, naming what did arrive.
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            received = self.requests
+            if len(received) >= count:
+                return received
+            if time.monotonic() >= deadline:
+                paths = ", ".join(f"{r.method} {r.path}" for r in received) or "none"
+                raise AssertionError(
+                    f"expected at least {count} request(s) within {timeout}s, "
+                    f"the fake LLM server received {len(received)}: {paths}"
+                )
+            time.sleep(_POLL_SECONDS)
 
     @property
     def last_request(self) -> RecordedRequest:
