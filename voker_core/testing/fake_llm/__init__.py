@@ -59,7 +59,9 @@ Inspection: ``server.requests`` lists every `RecordedRequest` (method, path, que
 headers, parsed JSON ``body``, ``api``, ``model``, ``stream``, answered ``status``) and its
 ``reply`` — the `ResolvedReply` actually sent (text, tool calls with ids, normalised token
 counts) — so a test can assert what a wrapper recorded against what the provider reported, or
-that the server saw no request at all. ``server.reset()`` clears script and log.
+that the server saw no request at all. After a call the client gave up on (a timeout), the
+server's handler may read the request later: ``server.wait_for_requests(n)`` waits for it.
+``server.reset()`` clears script and log.
 
 Errors use each provider's body shape: OpenAI ``{"error": {message, type, param, code}}``,
 Anthropic ``{"type": "error", "error": {type, message}}``, Google
