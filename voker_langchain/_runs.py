@@ -163,6 +163,7 @@ class Run:
         "batched",
         "call",
         "chunks",
+        "events",
         "held",
         "inputs",
         "is_root",
@@ -206,6 +207,8 @@ class Run:
         self.batched = False
         # Streamed chunks so far, for the partial output of a call that never gets its end.
         self.chunks: list[Any] | None = None
+        # The protocol events of a ``stream_events(version="v3")`` call so far, for the same.
+        self.events: list[Any] | None = None
 
     def ids(self) -> dict[str, str | None]:
         """The keys that let runs nest: ``run_id``, ``parent_run_id``, ``trace_id``."""

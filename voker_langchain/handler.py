@@ -66,9 +66,7 @@ oldest is recorded unfinished with ``error.type == "RunEvicted"``.
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
-import operator
 import threading
 import time
 import weakref
@@ -78,18 +76,18 @@ from uuid import UUID
 
 from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.messages import BaseMessage, ToolMessage
-from langchain_core.outputs import ChatGenerationChunk, LLMResult
-from langchain_core.outputs.chat_generation import merge_chat_generation_chunks
+from langchain_core.outputs import LLMResult
 
 from voker_core.ai._recorder import LLMCall, error_info, guarded, resolve_associations
 from voker_core.client import get_client
 from voker_core.context import current_context
 from voker_langchain._messages import convert, message_to_dict, outcome_from_result
+from voker_langchain._partial import result_from_chunks, result_from_events
 from voker_langchain._runs import Run, RunEvicted, RunRegistry, Trace
 
 if TYPE_CHECKING:
     from langchain_core.documents import Document
-    from langchain_core.outputs import GenerationChunk
+    from langchain_core.outputs import ChatGenerationChunk, GenerationChunk
 
     from voker_core.client import VokerClient
 
@@ -177,19 +175,12 @@ def _cancelled(reason: str) -> asyncio.CancelledError:
     return asyncio.CancelledError(f"cancelled before the run ended: {reason}")
 
 
-def _partial_result(chunks: list[Any] | None) -> LLMResult | None:
-    """What a model call streamed before it was cancelled, as LangChain would report it."""
-    if not chunks:
-        return None
-    try:
-        if all(isinstance(chunk, ChatGenerationChunk) for chunk in chunks):
-            merged = merge_chat_generation_chunks(chunks)
-        else:
-            merged = functools.reduce(operator.add, chunks)
-    except Exception:
-        logger.debug("voker: could not merge a cancelled call's chunks", exc_info=True)
-        return None
-    return LLMResult(generations=[[merged]]) if merged is not None else None
+def _partial_result(run: Run, reported: LLMResult | None = None) -> LLMResult | None:
+    """What a model call that stopped before its end had streamed (see ``_partial``), else
+    what LangChain ``reported`` with the error."""
+    if run.events is not None:
+        return result_from_events(run.events) or reported
+    return result_from_chunks(run.chunks) or reported
 
 
 class VokerCallbackHandler(BaseCallbackHandler):
@@ -360,7 +351,7 @@ class VokerCallbackHandler(BaseCallbackHandler):
 
     def _record(self, run: Run, ended: float, error: BaseException) -> None:
         if run.kind == "llm":
-            self._record_llm(run, ended, _partial_result(run.chunks), error)
+            self._record_llm(run, ended, _partial_result(run), error)
         elif run.kind == "tool":
             self._record_tool(run, ended, None, error)
         elif run.kind == "retriever":
@@ -650,6 +641,11 @@ class VokerCallbackHandler(BaseCallbackHandler):
         run.call.stream = True
         if event.get("event") == "content-block-delta":
             run.call.mark_first_token()
+        # Kept only while the call is open: LangChain reports a call that stops before its
+        # message finished without the content streamed so far.
+        if run.events is None:
+            run.events = []
+        run.events.append(event)
         # LangChain's own producer task drives the call and reports every way it ends
         # (cancellation included): it is not held by an ``await`` of the task that started it,
         # which may move on - or finish - before the call's end arrives.
@@ -689,8 +685,11 @@ class VokerCallbackHandler(BaseCallbackHandler):
         error: BaseException | None,
     ) -> None:
         run = self._pop(run_id)
-        if run is not None:
-            self._record_llm(run, ended, response, error)
+        if run is None:
+            return
+        if error is not None and run.events is not None:
+            response = _partial_result(run, response)
+        self._record_llm(run, ended, response, error)
 
     def _record_llm(
         self,

@@ -4,17 +4,25 @@ LangChain reports such a call with ``on_stream_event`` instead of ``on_llm_new_t
 async one is driven by a producer task of LangChain's own, whose ``on_llm_end`` may arrive after
 the task that started the call has moved on or finished. The call is still recorded once, as a
 streamed call with its first token, and never as cancelled when it was not.
+
+LangChain reports a v3 call that stops before its message finished (a provider failing midway,
+``aclose()`` or a timeout cancelling it) without the content it had streamed: the handler keeps
+that from the protocol events, as v1 content blocks like a finished call's.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from langchain_core.callbacks import BaseCallbackHandler
+from langchain_core.messages import AIMessageChunk, BaseMessage
+from langchain_core.outputs import ChatGenerationChunk
 
-from tests.langchain.models import ScriptedChatModel
+from tests.langchain.models import ProviderError, ScriptedChatModel
+from tests.langchain.test_cancellation import StallingChatModel
 
 pytestmark = [
     pytest.mark.skipif(
@@ -91,4 +99,102 @@ async def test_the_starting_task_finishing_is_not_a_cancellation(handler: Any, l
     assert events
     [event] = landed(1, session="v3-task")
     assert_streamed_call(event["properties"])
+    assert handler.open_runs == 0
+
+
+class FailingMidStreamModel(ScriptedChatModel):
+    """Streams ``chunks``, then the provider drops the call with a 502."""
+
+    chunks: list[AIMessageChunk] = []
+
+    def _stream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: Any = None,
+        **kwargs: Any,
+    ) -> Iterator[ChatGenerationChunk]:
+        for chunk in self.chunks:
+            yield ChatGenerationChunk(message=chunk.model_copy())
+        raise ProviderError("upstream connection reset", 502)
+
+
+def test_a_call_failing_midway_keeps_what_it_streamed(handler: Any, landed: Any) -> None:
+    model = FailingMidStreamModel(
+        chunks=[AIMessageChunk(content="Hello"), AIMessageChunk(content=" there")]
+    )
+    stream = model.stream_events("hi", config(handler, "v3-fail"), version="v3")
+    seen = []
+    with pytest.raises(ProviderError, match="upstream connection reset"):
+        for event in stream:
+            seen.append(event["event"])
+    assert seen.count("content-block-delta") == 2
+
+    [event] = landed(1, session="v3-fail")
+    props = event["properties"]
+    assert props["error"] == {
+        "type": "ProviderError",
+        "message": "upstream connection reset",
+        "status_code": 502,
+    }
+    assert props["stream"] is True
+    assert props["output"] == {
+        "role": "assistant",
+        "content": [{"type": "text", "text": "Hello there", "index": 0}],
+    }
+    assert props["model"] == "scripted-1"  # the requested model: nothing reported one
+    assert 0 <= props["time_to_first_token_ms"] <= props["latency_ms"]
+    assert handler.open_runs == 0
+
+
+def test_a_tool_call_cut_off_midway_keeps_its_arguments_so_far(handler: Any, landed: Any) -> None:
+    first = {"id": "call-1", "name": "lookup_order", "args": '{"order_', "index": 0}
+    model = FailingMidStreamModel(
+        chunks=[
+            AIMessageChunk(content="", tool_call_chunks=[first]),
+            AIMessageChunk(
+                content="",
+                tool_call_chunks=[{"id": None, "name": None, "args": 'id": 4', "index": 0}],
+            ),
+        ]
+    )
+    with pytest.raises(ProviderError):
+        list(model.stream_events("hi", config(handler, "v3-tool"), version="v3"))
+
+    [event] = landed(1, session="v3-tool")
+    [block] = event["properties"]["output"]["content"]
+    assert block["type"] == "tool_call_chunk"
+    assert (block["id"], block["name"], block["args"]) == (
+        "call-1",
+        "lookup_order",
+        '{"order_id": 4',
+    )
+    assert event["properties"]["error"]["status_code"] == 502
+
+
+async def test_a_stream_closed_midway_keeps_what_it_streamed(handler: Any, landed: Any) -> None:
+    # The provider sends two tokens, then stalls; the reader gives up after 0.3 s, and leaving
+    # ``async with`` closes the stream, which cancels LangChain's producer task.
+    model = StallingChatModel(stall_after=2)
+
+    async def read() -> None:
+        stream = await model.astream_events("hi", config(handler, "v3-closed"), version="v3")
+        async with stream:
+            async for _ in stream:
+                pass
+
+    with pytest.raises(asyncio.TimeoutError):
+        await asyncio.wait_for(read(), 0.3)
+    await asyncio.sleep(0.05)
+
+    [event] = landed(1, session="v3-closed")
+    props = event["properties"]
+    assert props["error"]["type"] == "CancelledError"
+    assert props["stream"] is True
+    # From the protocol events (v1 blocks), not from the model's own token callbacks.
+    assert props["output"] == {
+        "role": "assistant",
+        "content": [{"type": "text", "text": "Hello there", "index": 0}],
+    }
+    assert 0 <= props["time_to_first_token_ms"] <= props["latency_ms"]
     assert handler.open_runs == 0
