@@ -23,6 +23,7 @@ import contextvars
 import logging
 import threading
 import time
+import weakref
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
@@ -116,6 +117,17 @@ class Trace:
             self._person_known = True
         return self._person
 
+    def settle(self) -> None:
+        """Resolve a lazy session and person now, on this thread (off any event loop), so that
+        this trace's events may later be sent from any thread without a query there."""
+        if self.assoc.lazy and self._pending is None:
+            try:
+                self.assoc.resolve_session()
+            except Exception:
+                # Left to the send, which tries again (and logs why it cannot).
+                logger.debug("voker: resolving the session failed", exc_info=True)
+            self._resolve_person()
+
     def send(self, event_name: str, properties: dict[str, Any]) -> None:
         """Deliver one event of this trace (never raises; keeps the trace's order)."""
         try:
@@ -168,6 +180,7 @@ class Run:
         "inputs",
         "is_root",
         "kind",
+        "last_event_at",
         "name",
         "parent_run_id",
         "run_id",
@@ -176,6 +189,7 @@ class Run:
         "task_key",
         "task_runs",
         "trace",
+        "watch",
     )
 
     def __init__(
@@ -209,6 +223,9 @@ class Run:
         self.chunks: list[Any] | None = None
         # The protocol events of a ``stream_events(version="v3")`` call so far, for the same.
         self.events: list[Any] | None = None
+        self.last_event_at = 0.0
+        # For a sync v3 stream: notes when its reader drops it (see the handler's ``_watch``).
+        self.watch: weakref.finalize[Any, Any] | None = None
 
     def ids(self) -> dict[str, str | None]:
         """The keys that let runs nest: ``run_id``, ``parent_run_id``, ``trace_id``."""
@@ -263,3 +280,8 @@ class RunRegistry:
     def pop(self, run_id: UUID) -> Run | None:
         with self._lock:
             return self._runs.pop(run_id, None)
+
+    def snapshot(self) -> list[Run]:
+        """The open runs, oldest first."""
+        with self._lock:
+            return list(self._runs.values())

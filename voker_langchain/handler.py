@@ -38,7 +38,9 @@ task) belong to their top-level run's session.
 
 LangGraph interrupts (``interrupt()``, ``Command(graph=PARENT)``) are control flow, not errors:
 such events have ``error: null`` and ``interrupted: true`` for an interrupt. A stream the caller
-stops reading (``GeneratorExit``) is not an error either.
+stops reading (``GeneratorExit``) is not an error either. Nor is a sync
+``stream_events(version="v3")`` stream dropped unfinished, of which LangChain reports nothing:
+the handler records it once the stream is collected (see ``_watch``).
 
 One instance may serve any number of concurrent runs (threads, ``batch``, ``abatch``, asyncio
 tasks). It starts no thread: events go through the Voker client (the ``client`` argument, else
@@ -66,7 +68,10 @@ oldest is recorded unfinished with ``error.type == "RunEvicted"``.
 from __future__ import annotations
 
 import asyncio
+import atexit
+import collections
 import logging
+import sys
 import threading
 import time
 import weakref
@@ -86,6 +91,8 @@ from voker_langchain._partial import result_from_chunks, result_from_events
 from voker_langchain._runs import Run, RunEvicted, RunRegistry, Trace
 
 if TYPE_CHECKING:
+    from types import FrameType
+
     from langchain_core.documents import Document
     from langchain_core.outputs import ChatGenerationChunk, GenerationChunk
 
@@ -183,6 +190,32 @@ def _partial_result(run: Run, reported: LLMResult | None = None) -> LLMResult | 
     return result_from_chunks(run.chunks) or reported
 
 
+def _sync_v3_stream(run_id: UUID) -> Any:
+    """The ``ChatModelStream`` through which a sync ``stream_events(version="v3")`` call is
+    read, or None.
+
+    LangChain passes callbacks no stream object, so it is found in the frame of the pump that is
+    calling us (``BaseChatModel._iter_v2_events``, a few frames up), and checked against the
+    call's run id. Should LangChain rename either, nothing is found and the call is only
+    recorded when it ends.
+    """
+    try:
+        from langchain_core.language_models.chat_model_stream import ChatModelStream
+    except ImportError:
+        return None
+    frame: FrameType | None = sys._getframe(1)
+    for _ in range(16):
+        if frame is None:
+            return None
+        if frame.f_code.co_name == "_iter_v2_events":
+            stream = frame.f_locals.get("stream")
+            if isinstance(stream, ChatModelStream) and str(stream.message_id).endswith(str(run_id)):
+                return stream
+            return None
+        frame = frame.f_back
+    return None
+
+
 class VokerCallbackHandler(BaseCallbackHandler):
     """Records LangChain/LangGraph runs as Voker ``llm``/``tool``/``retriever``/``chain`` events.
 
@@ -220,6 +253,8 @@ class VokerCallbackHandler(BaseCallbackHandler):
             weakref.WeakKeyDictionary()
         )
         self._tasks_lock = threading.Lock()
+        # Ids of sync v3 streams dropped unfinished, queued by their finalizers (see _watch).
+        self._dropped: collections.deque[UUID] = collections.deque()
 
     @property
     def open_runs(self) -> int:
@@ -282,6 +317,8 @@ class VokerCallbackHandler(BaseCallbackHandler):
         *,
         batched: bool = False,
     ) -> Run:
+        if self._dropped:
+            self._record_dropped()
         parent = self._runs.get(parent_run_id) if parent_run_id is not None else None
         # A run whose parent we never saw (none, or the handler was attached further down) is
         # the top of a trace as far as we are concerned.
@@ -315,7 +352,52 @@ class VokerCallbackHandler(BaseCallbackHandler):
         run = self._runs.pop(run_id)
         if run is not None:
             self._forget_task(run)
+            if run.watch is not None:
+                run.watch.detach()
         return run
+
+    # -- sync v3 streams dropped unfinished ----------------------------------------------------
+
+    def _watch(self, run: Run) -> None:
+        """Note when the reader of a sync ``stream_events(version="v3")`` call drops it.
+
+        Such a stream is pulled by its reader: one that stops reading (a ``break``, an
+        exception, a closed HTTP response) leaves the call suspended, and LangChain reports no
+        end for it, ever. (An async one is driven by LangChain's producer task, which reports
+        every ending.) So when the stream object is collected, the call is queued, and recorded
+        at the handler's next run or at exit, with what it streamed and no error: as for a
+        ``stream()`` its reader closes.
+        """
+        if _current_task() is not None:
+            return
+        stream = _sync_v3_stream(run.run_id)
+        if stream is None:
+            return
+        # The finalizer runs inside the garbage collector, in any thread, under whatever lock
+        # that thread holds: it only appends to a deque (atomic, no lock, no code of ours).
+        run.watch = weakref.finalize(stream, self._dropped.append, run.run_id)
+        run.watch.atexit = False  # the exit hook below records streams never dropped
+        _WATCHING.add(self)
+        # The queued call may be recorded from another thread, or from an event loop.
+        run.trace.settle()
+
+    def _record_dropped(self, *, at_exit: bool = False) -> None:
+        """Record the calls of dropped sync v3 streams (at exit: of every one still open)."""
+        if at_exit:
+            # Nobody will read these streams any more. (Not by calling their finalizers:
+            # weakref's own exit hook may have run before this one, and that disables them.)
+            self._dropped.extend(
+                run.run_id for run in self._runs.snapshot() if run.watch is not None
+            )
+        while self._dropped:
+            try:
+                run_id = self._dropped.popleft()
+            except IndexError:  # another thread took the last one
+                return
+            dropped = self._pop(run_id)
+            if dropped is not None:
+                ended = dropped.last_event_at or time.perf_counter()
+                self._record_llm(dropped, ended, _partial_result(dropped), None)
 
     # -- cancellation ------------------------------------------------------------------------------
 
@@ -645,7 +727,9 @@ class VokerCallbackHandler(BaseCallbackHandler):
         # message finished without the content streamed so far.
         if run.events is None:
             run.events = []
+            self._watch(run)
         run.events.append(event)
+        run.last_event_at = time.perf_counter()
         # LangChain's own producer task drives the call and reports every way it ends
         # (cancellation included): it is not held by an ``await`` of the task that started it,
         # which may move on - or finish - before the call's end arrives.
@@ -856,3 +940,21 @@ class VokerCallbackHandler(BaseCallbackHandler):
                 else None
             )
         run.trace.send("retriever", props)
+
+
+# Handlers watching sync v3 streams (see ``VokerCallbackHandler._watch``). At exit, the calls of
+# those never finished are recorded before the Voker client's own exit hook delivers what is
+# queued: ``atexit`` runs hooks last registered first, and voker_core registered its hook when
+# this module imported it.
+_WATCHING: weakref.WeakSet[VokerCallbackHandler] = weakref.WeakSet()
+
+
+def _record_dropped_at_exit() -> None:
+    for handler in list(_WATCHING):
+        try:
+            handler._record_dropped(at_exit=True)
+        except Exception:
+            logger.warning("voker: failed to record unfinished LangChain streams", exc_info=True)
+
+
+atexit.register(_record_dropped_at_exit)

@@ -7,12 +7,16 @@ streamed call with its first token, and never as cancelled when it was not.
 
 LangChain reports a v3 call that stops before its message finished (a provider failing midway,
 ``aclose()`` or a timeout cancelling it) without the content it had streamed: the handler keeps
-that from the protocol events, as v1 content blocks like a finished call's.
+that from the protocol events, as v1 content blocks like a finished call's. Nor does it report a
+sync stream that its reader drops unfinished: the handler records that one when the stream is
+collected (at its next run), or at exit.
 """
 
 from __future__ import annotations
 
 import asyncio
+import gc
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -21,6 +25,8 @@ from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.messages import AIMessageChunk, BaseMessage
 from langchain_core.outputs import ChatGenerationChunk
 
+import voker_core
+from tests.delivery.conftest import run_python
 from tests.langchain.models import ProviderError, ScriptedChatModel
 from tests.langchain.test_cancellation import StallingChatModel
 
@@ -198,3 +204,133 @@ async def test_a_stream_closed_midway_keeps_what_it_streamed(handler: Any, lande
     }
     assert 0 <= props["time_to_first_token_ms"] <= props["latency_ms"]
     assert handler.open_runs == 0
+
+
+def read_until_first_delta(handler: Any, session: str) -> list[str]:
+    """Read a sync v3 stream up to its first content delta, then drop it (as a view whose client
+    went away would): LangChain's pump is never pulled again, and reports no end."""
+    stream = ScriptedChatModel().stream_events(
+        "one two three", config(handler, session), version="v3"
+    )
+    seen = []
+    for event in stream:
+        seen.append(event["event"])
+        if event["event"] == "content-block-delta":
+            break
+    return seen
+
+
+def assert_dropped_call(props: dict[str, Any]) -> None:
+    assert props["error"] is None  # a stream its reader stops reading has not failed
+    assert props["stream"] is True
+    assert props["output"] == {
+        "role": "assistant",
+        "content": [{"type": "text", "text": "echo:", "index": 0}],
+    }
+    assert props["inputs"]["messages"] == [{"role": "user", "content": "one two three"}]
+    assert 0 <= props["time_to_first_token_ms"] <= props["latency_ms"]
+
+
+def test_a_sync_stream_dropped_unfinished_is_recorded_at_the_next_run(
+    handler: Any, landed: Any, voker_server: Any
+) -> None:
+    assert read_until_first_delta(handler, "v3-dropped")[-1] == "content-block-delta"
+    gc.collect()  # the stream and LangChain's pump refer to each other: a cycle
+    # In another thread, as the next request of a threaded server would be.
+    worker = threading.Thread(
+        target=ScriptedChatModel().invoke, args=("next", config(handler, "v3-after"))
+    )
+    worker.start()
+    worker.join()
+
+    [event] = landed(1, session="v3-dropped")
+    assert event["agent"] == "lc-agent"
+    assert_dropped_call(event["properties"])
+    landed(1, session="v3-after")
+    assert handler.open_runs == 0
+
+
+def test_a_dropped_streams_lazy_person_is_never_resolved_on_an_event_loop(
+    handler: Any, landed: Any
+) -> None:
+    on_a_loop: list[bool] = []
+
+    def person() -> str:  # a lazy person, as a web request's user is (a query when read)
+        try:
+            asyncio.get_running_loop()
+            on_a_loop.append(True)
+        except RuntimeError:
+            on_a_loop.append(False)
+        return "user-7"
+
+    with voker_core.context(session="v3-lazy", person=person):
+        stream = ScriptedChatModel().stream_events(
+            "one two three", {"callbacks": [handler]}, version="v3"
+        )
+        for event in stream:
+            if event["event"] == "content-block-delta":
+                break
+        del stream
+    gc.collect()
+    # The next run, which records the dropped call, runs on an event loop.
+    asyncio.run(ScriptedChatModel().ainvoke("next", config(handler, "v3-on-loop")))
+
+    [event] = landed(1, session="v3-lazy")
+    assert event["person"] == "user-7"
+    assert_dropped_call(event["properties"])
+    assert on_a_loop == [False]
+    landed(1, session="v3-on-loop")
+
+
+def test_a_sync_stream_read_again_later_is_recorded_once_whole(handler: Any, landed: Any) -> None:
+    stream = ScriptedChatModel().stream_events("hi", config(handler, "v3-resumed"), version="v3")
+    for event in stream:
+        if event["event"] == "content-block-delta":
+            break
+    ScriptedChatModel().invoke("meanwhile", config(handler, "v3-meanwhile"))
+    assert stream.output.text == "echo: hi"  # reads the rest
+    del stream
+    gc.collect()
+    ScriptedChatModel().invoke("after", config(handler, "v3-meanwhile"))
+
+    [event] = landed(1, session="v3-resumed")
+    assert_streamed_call(event["properties"])
+    landed(2, session="v3-meanwhile")
+    assert handler.open_runs == 0
+
+
+def test_streams_dropped_unfinished_are_recorded_at_exit(voker_server: Any) -> None:
+    # One stream still referenced when the process exits, one collected with no run after it.
+    result = run_python(
+        """
+        import gc, warnings
+        warnings.filterwarnings("ignore")
+        from tests.langchain.models import ScriptedChatModel
+        from voker_langchain import VokerCallbackHandler
+
+        handler = VokerCallbackHandler(agent="exit-agent")
+
+        def first_delta(session):
+            stream = ScriptedChatModel().stream_events(
+                "one two three", {"callbacks": [handler], "metadata": {"voker_session": session}},
+                version="v3",
+            )
+            for event in stream:
+                if event["event"] == "content-block-delta":
+                    return stream
+
+        kept = first_delta("kept")
+        first_delta("collected")
+        gc.collect()  # queued: no run comes after it
+        print("open", handler.open_runs, flush=True)
+        """,
+        env={"VOKER_API_KEY": "k", "VOKER_BASE_URL": voker_server.base_url},
+    )
+    assert result.returncode == 0, result.stderr
+    assert "open 2" in result.stdout
+    events = voker_server.wait_for_events(2)
+    assert sorted(e["session"] for e in events) == ["collected", "kept"]
+    for event in events:
+        assert event["agent"] == "exit-agent"
+        assert_dropped_call(event["properties"])
+    assert "Traceback" not in result.stderr, result.stderr
