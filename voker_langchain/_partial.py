@@ -59,23 +59,14 @@ def result_from_events(events: Sequence[Mapping[str, Any]] | None) -> LLMResult 
         return None
     blocks: dict[int, dict[str, Any]] = {}
     response_metadata: dict[str, Any] = {}
-    usage: Any = None
     for event in events:
         kind = event.get("event")
         index = event.get("index")
         if kind == "message-start":
             meta = event.get("metadata")
-            if isinstance(meta, Mapping):
-                # The keys LangChain's own assembly gives a finished message.
-                if "provider" in meta:
-                    response_metadata["model_provider"] = meta["provider"]
-                if "model" in meta:
-                    response_metadata["model_name"] = meta["model"]
-        elif kind == "message-finish":
-            usage = event.get("usage")
-            meta = event.get("metadata")
-            if isinstance(meta, Mapping):
-                response_metadata.update(meta)
+            if isinstance(meta, Mapping) and "model" in meta:
+                # Where LangChain's own assembly puts it in a finished message.
+                response_metadata["model_name"] = meta["model"]
         elif not isinstance(index, int):
             continue
         elif kind in ("content-block-start", "content-block-finish"):
@@ -86,9 +77,9 @@ def result_from_events(events: Sequence[Mapping[str, Any]] | None) -> LLMResult 
             _apply_delta(blocks[index], event.get("delta"))
     if not blocks:
         return None
+    # No usage: a message reports it when it finishes, and this one did not.
     message = AIMessage(
         content=[blocks[index] for index in sorted(blocks)],
-        usage_metadata=usage if isinstance(usage, Mapping) else None,
         response_metadata=response_metadata,
     )
     return LLMResult(generations=[[ChatGeneration(message=message)]])

@@ -127,7 +127,10 @@ class FailingMidStreamModel(ScriptedChatModel):
 
 def test_a_call_failing_midway_keeps_what_it_streamed(handler: Any, landed: Any) -> None:
     model = FailingMidStreamModel(
-        chunks=[AIMessageChunk(content="Hello"), AIMessageChunk(content=" there")]
+        chunks=[
+            AIMessageChunk(content="Hello", response_metadata={"model_name": "scripted-1-0815"}),
+            AIMessageChunk(content=" there"),
+        ]
     )
     stream = model.stream_events("hi", config(handler, "v3-fail"), version="v3")
     seen = []
@@ -148,7 +151,8 @@ def test_a_call_failing_midway_keeps_what_it_streamed(handler: Any, landed: Any)
         "role": "assistant",
         "content": [{"type": "text", "text": "Hello there", "index": 0}],
     }
-    assert props["model"] == "scripted-1"  # the requested model: nothing reported one
+    assert props["model"] == "scripted-1-0815"  # the one the first chunk reported
+    assert props["usage"] is None  # reported when a message finishes
     assert 0 <= props["time_to_first_token_ms"] <= props["latency_ms"]
     assert handler.open_runs == 0
 
