@@ -120,7 +120,11 @@ class Trace:
     def settle(self) -> None:
         """Resolve a lazy session and person now, on this thread (off any event loop), so that
         this trace's events may later be sent from any thread without a query there."""
-        if self.assoc.lazy and self._pending is None:
+        if not self.assoc.lazy:
+            return
+        with self._lock:  # as in send: one resolution, whichever thread gets there first
+            if self._pending is not None:
+                return  # being resolved on the event loop already
             try:
                 self.assoc.resolve_session()
             except Exception:
