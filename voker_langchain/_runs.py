@@ -227,6 +227,7 @@ class Run:
         self.chunks: list[Any] | None = None
         # The protocol events of a ``stream_events(version="v3")`` call so far, for the same.
         self.events: list[Any] | None = None
+        # When the last protocol event of a watched (sync v3) stream was read.
         self.last_event_at = 0.0
         # For a sync v3 stream: notes when its reader drops it (see the handler's ``_watch``).
         self.watch: weakref.finalize[Any, Any] | None = None

@@ -729,7 +729,8 @@ class VokerCallbackHandler(BaseCallbackHandler):
             run.events = []
             self._watch(run)
         run.events.append(event)
-        run.last_event_at = time.perf_counter()
+        if run.watch is not None:  # the end of a call its reader drops is its last event read
+            run.last_event_at = time.perf_counter()
         # LangChain's own producer task drives the call and reports every way it ends
         # (cancellation included): it is not held by an ``await`` of the task that started it,
         # which may move on - or finish - before the call's end arrives.
