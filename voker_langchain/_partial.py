@@ -25,7 +25,7 @@ from langchain_core.messages import AIMessage
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, LLMResult
 from langchain_core.outputs.chat_generation import merge_chat_generation_chunks
 
-__all__ = ["result_from_chunks", "result_from_events"]
+__all__ = ["reported_content", "result_from_chunks", "result_from_events"]
 
 logger = logging.getLogger("voker.langchain")
 
@@ -35,6 +35,41 @@ _APPENDING_DELTAS = {
     "reasoning-delta": "reasoning",
     "tool-call-delta": "args",
 }
+
+
+# What LangChain puts in the response_metadata of the empty message it adds to a failed call's
+# result, from the exception's HTTP response (``_generate_response_from_error``).
+_ERROR_DETAIL_KEYS = frozenset({"body", "headers", "status_code", "request_id"})
+
+
+def reported_content(result: LLMResult | None) -> LLMResult | None:
+    """What a failed call's result, as LangChain reports it with the error, holds of the call's
+    own output, or None.
+
+    LangChain adds an empty AI message to it that carries the error's HTTP details (status,
+    body, headers) or tracing metadata; that is not something the model said, and would show
+    as an empty reply (or, after streamed content, as a second choice).
+    """
+    if result is None:
+        return None
+    kept = [
+        [generation for generation in generations if not _error_details(generation)]
+        for generations in result.generations
+    ]
+    kept = [generations for generations in kept if generations]
+    return LLMResult(generations=kept, llm_output=result.llm_output) if kept else None
+
+
+def _error_details(generation: Any) -> bool:
+    message = getattr(generation, "message", None)
+    return (
+        isinstance(message, AIMessage)
+        and message.content in ("", [])
+        and not message.tool_calls
+        and not message.invalid_tool_calls
+        and not message.usage_metadata
+        and set(message.response_metadata) <= _ERROR_DETAIL_KEYS
+    )
 
 
 def result_from_chunks(chunks: Sequence[Any] | None) -> LLMResult | None:

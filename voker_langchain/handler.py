@@ -87,7 +87,7 @@ from voker_core.ai._recorder import LLMCall, error_info, guarded, resolve_associ
 from voker_core.client import get_client
 from voker_core.context import current_context
 from voker_langchain._messages import convert, message_to_dict, outcome_from_result
-from voker_langchain._partial import result_from_chunks, result_from_events
+from voker_langchain._partial import reported_content, result_from_chunks, result_from_events
 from voker_langchain._runs import Run, RunEvicted, RunRegistry, Trace
 
 if TYPE_CHECKING:
@@ -759,8 +759,8 @@ class VokerCallbackHandler(BaseCallbackHandler):
         **kwargs: Any,
     ) -> None:
         response = kwargs.get("response")
-        partial = response if isinstance(response, LLMResult) else None
-        self._end_llm(run_id, time.perf_counter(), partial, error)
+        reported = reported_content(response) if isinstance(response, LLMResult) else None
+        self._end_llm(run_id, time.perf_counter(), reported, error)
 
     def _end_llm(
         self,

@@ -41,12 +41,27 @@ USAGE = {
 }
 
 
+class ProviderResponse:
+    """The HTTP response a provider SDK's status error carries (``openai.APIStatusError.response``
+    is an ``httpx.Response``). LangChain reads its status, JSON body and headers into the failed
+    call's result, as an extra empty message."""
+
+    def __init__(self, status_code: int, message: str) -> None:
+        self.status_code = status_code
+        self.headers = {"content-type": "application/json", "x-request-id": "req_123"}
+        self._body = {"error": {"message": message, "type": "server_error"}}
+
+    def json(self) -> dict[str, Any]:
+        return self._body
+
+
 class ProviderError(Exception):
-    """What a provider SDK raises: carries an HTTP status."""
+    """What a provider SDK raises: carries an HTTP status and the HTTP response."""
 
     def __init__(self, message: str, status_code: int) -> None:
         super().__init__(message)
         self.status_code = status_code
+        self.response = ProviderResponse(status_code, message)
 
 
 def reply(content: str = "", **kwargs: Any) -> AIMessage:
@@ -160,6 +175,23 @@ class ScriptedChatModel(BaseChatModel):
         self, tools: Sequence[Any], **kwargs: Any
     ) -> Runnable[LanguageModelInput, AIMessage]:
         return self.bind(tools=[convert_to_openai_tool(tool) for tool in tools], **kwargs)
+
+
+class FailingMidStreamModel(ScriptedChatModel):
+    """Streams ``chunks``, then the provider drops the call with a 502."""
+
+    chunks: list[AIMessageChunk] = []
+
+    def _stream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: Any = None,
+        **kwargs: Any,
+    ) -> Iterator[ChatGenerationChunk]:
+        for chunk in self.chunks:
+            yield ChatGenerationChunk(message=chunk.model_copy())
+        raise ProviderError("upstream connection reset", 502)
 
 
 class KeywordRetriever(BaseRetriever):

@@ -11,10 +11,22 @@ from langchain_core.language_models.fake_chat_models import (
     FakeMessagesListChatModel,
     GenericFakeChatModel,
 )
-from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, ToolMessage
+from langchain_core.messages import (
+    AIMessage,
+    AIMessageChunk,
+    HumanMessage,
+    SystemMessage,
+    ToolMessage,
+)
 from langchain_core.outputs import ChatGeneration, ChatResult
 
-from tests.langchain.models import USAGE, ScriptedChatModel, reply
+from tests.langchain.models import (
+    USAGE,
+    FailingMidStreamModel,
+    ProviderError,
+    ScriptedChatModel,
+    reply,
+)
 from voker_core import VokerClient
 from voker_langchain import VokerCallbackHandler
 
@@ -261,6 +273,43 @@ def test_model_error_is_recorded_and_raised(handler: Any, landed: Any) -> None:
         "status_code": 529,
     }
     assert event["properties"]["output"] is None
+    assert handler.open_runs == 0
+
+
+async def test_a_failed_async_call_has_no_output(handler: Any, landed: Any) -> None:
+    # The provider's error carries its HTTP response, which LangChain adds to the failed call's
+    # result as an empty AI message: not a reply of the model's.
+    model = ScriptedChatModel(fail_status=429)
+    with pytest.raises(ProviderError):
+        await model.ainvoke(
+            "hi", config={"callbacks": [handler], "metadata": {"voker_session": "s-aerr"}}
+        )
+
+    [event] = landed(1, session="s-aerr")
+    assert event["properties"]["error"]["status_code"] == 429
+    assert event["properties"]["output"] is None
+
+
+def test_a_stream_failing_midway_keeps_what_it_streamed_as_its_one_output(
+    handler: Any, landed: Any
+) -> None:
+    model = FailingMidStreamModel(
+        chunks=[AIMessageChunk(content="Hello"), AIMessageChunk(content=" there")]
+    )
+    seen = []
+    with pytest.raises(ProviderError, match="upstream connection reset"):
+        for chunk in model.stream(
+            "hi", config={"callbacks": [handler], "metadata": {"voker_session": "s-midway"}}
+        ):
+            seen.append(chunk.content)
+    assert seen == ["Hello", " there"]
+
+    [event] = landed(1, session="s-midway")
+    props = event["properties"]
+    assert props["error"]["status_code"] == 502
+    assert props["stream"] is True
+    # One message, as the caller saw it; not a second, empty "choice" for the error's details.
+    assert props["output"] == {"role": "assistant", "content": "Hello there"}
     assert handler.open_runs == 0
 
 

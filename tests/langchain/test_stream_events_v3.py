@@ -17,17 +17,15 @@ from __future__ import annotations
 import asyncio
 import gc
 import threading
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from langchain_core.callbacks import BaseCallbackHandler
-from langchain_core.messages import AIMessageChunk, BaseMessage
-from langchain_core.outputs import ChatGenerationChunk
+from langchain_core.messages import AIMessageChunk
 
 import voker_core
 from tests.delivery.conftest import run_python
-from tests.langchain.models import ProviderError, ScriptedChatModel
+from tests.langchain.models import FailingMidStreamModel, ProviderError, ScriptedChatModel
 from tests.langchain.test_cancellation import StallingChatModel
 
 pytestmark = [
@@ -106,23 +104,6 @@ async def test_the_starting_task_finishing_is_not_a_cancellation(handler: Any, l
     [event] = landed(1, session="v3-task")
     assert_streamed_call(event["properties"])
     assert handler.open_runs == 0
-
-
-class FailingMidStreamModel(ScriptedChatModel):
-    """Streams ``chunks``, then the provider drops the call with a 502."""
-
-    chunks: list[AIMessageChunk] = []
-
-    def _stream(
-        self,
-        messages: list[BaseMessage],
-        stop: list[str] | None = None,
-        run_manager: Any = None,
-        **kwargs: Any,
-    ) -> Iterator[ChatGenerationChunk]:
-        for chunk in self.chunks:
-            yield ChatGenerationChunk(message=chunk.model_copy())
-        raise ProviderError("upstream connection reset", 502)
 
 
 def test_a_call_failing_midway_keeps_what_it_streamed(handler: Any, landed: Any) -> None:
