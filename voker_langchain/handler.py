@@ -190,30 +190,58 @@ def _partial_result(run: Run, reported: LLMResult | None = None) -> LLMResult | 
     return result_from_chunks(run.chunks) or reported
 
 
-def _sync_v3_stream(run_id: UUID) -> Any:
-    """The ``ChatModelStream`` through which a sync ``stream_events(version="v3")`` call is
-    read, or None.
+def _v3_stream(pump: str, stream_type: str) -> Any:
+    """The ``stream_events(version="v3")`` stream whose pump or starter (a function named
+    ``pump``, a few frames up) is calling us, or None.
 
-    LangChain passes callbacks no stream object, so it is found in the frame of the pump that is
-    calling us (``BaseChatModel._iter_v2_events``, a few frames up), and checked against the
-    call's run id. Should LangChain rename either, nothing is found and the call is only
-    recorded when it ends.
+    LangChain passes callbacks no stream object, so it is found in that function's frame and
+    checked for type (``stream_type``, a class of ``chat_model_stream``). Should LangChain rename
+    any of them, nothing is found and the call is handled as any other.
     """
     try:
-        from langchain_core.language_models.chat_model_stream import ChatModelStream
+        from langchain_core.language_models import chat_model_stream
     except ImportError:
         return None
-    frame: FrameType | None = sys._getframe(1)
+    cls = getattr(chat_model_stream, stream_type, None)
+    if cls is None:
+        return None
+    frame: FrameType | None = sys._getframe(2)
     for _ in range(16):
         if frame is None:
             return None
-        if frame.f_code.co_name == "_iter_v2_events":
+        if frame.f_code.co_name == pump:
             stream = frame.f_locals.get("stream")
-            if isinstance(stream, ChatModelStream) and str(stream.message_id).endswith(str(run_id)):
-                return stream
-            return None
+            return stream if isinstance(stream, cls) else None
         frame = frame.f_back
     return None
+
+
+def _sync_v3_stream(run_id: UUID) -> Any:
+    """The ``ChatModelStream`` through which a sync ``stream_events(version="v3")`` call is
+    read by pulling it, or None (called from ``on_stream_event``).
+
+    Found in the frame of the pump (``BaseChatModel._iter_v2_events``). That pump also drives
+    a model's ``invoke`` when a handler asks for protocol events (LangGraph's
+    ``stream_events(version="v3")``), into a stream nobody reads, which is freed before LangChain
+    reports the end it always reports: only a stream with a reader pulling it
+    (``_request_more``) is returned.
+    """
+    stream = _v3_stream("_iter_v2_events", "ChatModelStream")
+    if (
+        stream is not None
+        and str(stream.message_id).endswith(str(run_id))
+        and getattr(stream, "_request_more", None) is not None
+    ):
+        return stream
+    return None
+
+
+def _starts_async_v3_stream() -> bool:
+    """Whether the model call starting now (``on_chat_model_start``) is an async
+    ``stream_events(version="v3")`` call: started by the stream's starter (``ensure_started``)
+    in whichever task first reads it, then driven by a producer task of LangChain's, which
+    reports every way it ends, cancellation included."""
+    return _v3_stream("ensure_started", "AsyncChatModelStream") is not None
 
 
 class VokerCallbackHandler(BaseCallbackHandler):
@@ -316,7 +344,10 @@ class VokerCallbackHandler(BaseCallbackHandler):
         name: str,
         *,
         batched: bool = False,
+        tracked: bool = True,
     ) -> Run:
+        """Open a run. ``tracked``: note it against the asyncio task running us (see
+        :meth:`_task_done`); not for a call that LangChain's own task drives and reports."""
         if self._dropped:
             self._record_dropped()
         parent = self._runs.get(parent_run_id) if parent_run_id is not None else None
@@ -344,7 +375,8 @@ class VokerCallbackHandler(BaseCallbackHandler):
         if task is not None:
             if run.is_root and not batched:
                 self._sweep_superseded(task, run.run_id)
-            self._track(run, task)
+            if tracked:
+                self._track(run, task)
         return run
 
     def _pop(self, run_id: UUID) -> Run | None:
@@ -368,8 +400,6 @@ class VokerCallbackHandler(BaseCallbackHandler):
         at the handler's next run or at exit, with what it streamed and no error: as for a
         ``stream()`` its reader closes.
         """
-        if _current_task() is not None:
-            return
         stream = _sync_v3_stream(run.run_id)
         if stream is None:
             return
@@ -614,6 +644,9 @@ class VokerCallbackHandler(BaseCallbackHandler):
         kwargs: Mapping[str, Any],
     ) -> None:
         batch_size = kwargs.get("batch_size")
+        # An async v3 call is driven by LangChain's producer task, not by the task starting it
+        # (a reader's first read, maybe inside a wait_for that times out and is cancelled).
+        produced = _current_task() is not None and _starts_async_v3_stream()
         run = self._start(
             "llm",
             run_id,
@@ -621,6 +654,7 @@ class VokerCallbackHandler(BaseCallbackHandler):
             metadata,
             _run_name(serialized, kwargs),
             batched=isinstance(batch_size, int) and batch_size > 1,
+            tracked=not produced,
         )
         meta = metadata or {}
         params = kwargs.get("invocation_params")

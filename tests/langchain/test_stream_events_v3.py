@@ -17,11 +17,13 @@ from __future__ import annotations
 import asyncio
 import gc
 import threading
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 from langchain_core.callbacks import BaseCallbackHandler
-from langchain_core.messages import AIMessageChunk
+from langchain_core.messages import AIMessageChunk, BaseMessage
+from langchain_core.outputs import ChatGenerationChunk
 
 import voker_core
 from tests.delivery.conftest import run_python
@@ -103,6 +105,48 @@ async def test_the_starting_task_finishing_is_not_a_cancellation(handler: Any, l
     assert events
     [event] = landed(1, session="v3-task")
     assert_streamed_call(event["properties"])
+    assert handler.open_runs == 0
+
+
+class SlowFirstTokenModel(ScriptedChatModel):
+    """Takes 0.2 s before its first token (a provider still thinking)."""
+
+    async def _astream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: Any = None,
+        **kwargs: Any,
+    ) -> AsyncIterator[ChatGenerationChunk]:
+        await asyncio.sleep(0.2)
+        for chunk in self._stream(messages, stop=stop, **kwargs):
+            yield chunk
+
+
+async def test_a_stream_read_with_a_keep_alive_timeout_is_not_cancelled(
+    handler: Any, landed: Any
+) -> None:
+    # A server-sent-events endpoint waits for each delta with a timeout and sends a ping when it
+    # expires. The first, timed-out read started the call in a task that wait_for cancelled;
+    # LangChain's producer task drives the call on, and reports its end.
+    stream = await SlowFirstTokenModel().astream_events(
+        "hi", config(handler, "v3-ping"), version="v3"
+    )
+    deltas = stream.text.__aiter__()
+    text, pings = "", 0
+    while True:
+        try:
+            text += await asyncio.wait_for(deltas.__anext__(), timeout=0.05)
+        except asyncio.TimeoutError:
+            pings += 1
+        except StopAsyncIteration:
+            break
+    await asyncio.sleep(0.05)
+
+    assert text == "echo: hi" and pings >= 2
+    [event] = landed(1, session="v3-ping")
+    assert_streamed_call(event["properties"])
+    assert event["properties"]["latency_ms"] >= 200
     assert handler.open_runs == 0
 
 
@@ -232,6 +276,55 @@ def test_a_sync_stream_dropped_unfinished_is_recorded_at_the_next_run(
     assert event["agent"] == "lc-agent"
     assert_dropped_call(event["properties"])
     landed(1, session="v3-after")
+    assert handler.open_runs == 0
+
+
+async def test_a_sync_stream_dropped_inside_a_coroutine_is_recorded(
+    handler: Any, landed: Any
+) -> None:
+    # Sync code called from an async endpoint: its reader pulls the stream, as off a loop.
+    assert read_until_first_delta(handler, "v3-dropped-async")[-1] == "content-block-delta"
+    gc.collect()
+    await ScriptedChatModel().ainvoke("next", config(handler, "v3-after-async"))
+
+    [event] = landed(1, session="v3-dropped-async")
+    assert_dropped_call(event["properties"])
+    landed(1, session="v3-after-async")
+    assert handler.open_runs == 0
+
+
+def test_a_graph_call_is_recorded_whole_when_another_run_starts_before_its_end(
+    handler: Any, landed: Any
+) -> None:
+    # LangGraph's stream_events(version="v3") has a node's model.invoke stream protocol events
+    # into a stream of LangChain's that nobody reads, freed before LangChain reports the end.
+    # A run starting in between (another request's thread) must not take it for a dropped one.
+    from langgraph.graph import START, StateGraph
+
+    from tests.langchain.test_langgraph import State
+
+    class StartsAnotherRun(BaseCallbackHandler):
+        run_inline = True  # called before ours, in order
+
+        def on_llm_end(self, *args: Any, **kwargs: Any) -> None:
+            other = threading.Thread(
+                target=ScriptedChatModel().invoke, args=("meanwhile", config(handler, "v3-other"))
+            )
+            other.start()
+            other.join()
+
+    model = ScriptedChatModel()
+    graph = StateGraph(State)
+    graph.add_node("agent", lambda state: {"messages": [model.invoke(state["messages"])]})
+    graph.add_edge(START, "agent")
+    run = {"callbacks": [StartsAnotherRun(), handler], "configurable": {"thread_id": "v3-graph"}}
+    for _ in graph.compile().stream_events({"messages": [("user", "hi")]}, run, version="v3"):
+        pass
+
+    events = landed(2, session="v3-graph")
+    [call] = [e for e in events if e["event_name"] == "llm"]
+    assert_streamed_call(call["properties"])  # its usage, as LangChain reported it at the end
+    landed(1, session="v3-other")
     assert handler.open_runs == 0
 
 
