@@ -224,7 +224,7 @@ class _RateLimitedWarning:
     def __init__(self) -> None:
         self._last: dict[str, float] = {}
         self._skipped: dict[str, int] = {}
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # a finalizer may warn in the middle of a warning
 
     def __call__(self, key: str, message: str, *args: Any) -> None:
         now = time.monotonic()
@@ -266,7 +266,11 @@ class Delivery:
 
     def _init_state(self) -> None:
         """Everything a forked child must not share with its parent."""
-        self._lock = threading.Lock()
+        # Reentrant, for one case: the garbage collector runs wherever an allocation triggers
+        # it, inside our own critical sections too, and a stream it frees records its call
+        # (see _kick).
+        self._lock = threading.RLock()
+        self._missed_kick = False  # an event was queued under our own lock (see _kick)
         self._wake = threading.Condition(self._lock)  # work for the delivery threads
         self._drained = threading.Condition(self._lock)  # progress for flush()
         self._sessions: dict[str, _Lane] = {}
@@ -335,6 +339,15 @@ class Delivery:
 
     def _kick(self) -> None:
         """Move the inbox into the lanes and make sure a delivery thread will deliver them."""
+        if self._lock._is_owned():  # type: ignore[attr-defined]
+            # This thread holds the lock already: the event comes from a finalizer (a stream
+            # dropped unfinished records its call when the garbage collector frees it) run in
+            # the middle of one of our own critical sections. Changing the lanes from here
+            # would interleave with that section's own changes, so the event stays in the
+            # inbox: a delivery thread or a kicking caller holding the lock looks at the inbox
+            # again before it lets go; stats() and flush() kick after they let go.
+            self._missed_kick = True
+            return
         start = False
         with self._lock:
             self._intake()
@@ -529,6 +542,9 @@ class Delivery:
                     if inline:
                         left = deadline - now  # type: ignore[operator]
                         wait = left if wait is None else min(wait, left)
+                    if self._missed_kick:  # queued since the _intake() above (see _kick)
+                        self._missed_kick = False
+                        continue
                     self._idle += 1
                     notified = self._wake.wait(wait)
                     self._idle -= 1
@@ -821,7 +837,20 @@ class Delivery:
 
     # --- flush / close ---------------------------------------------------------------------
 
+    def _kick_if_missed(self) -> None:
+        """After a critical section that may not look at the inbox again: the kick an event
+        queued during it could not make (see :meth:`_kick`)."""
+        if self._missed_kick:
+            self._missed_kick = False
+            self._kick()
+
     def stats(self) -> DeliveryStats:
+        try:
+            return self._stats()
+        finally:
+            self._kick_if_missed()
+
+    def _stats(self) -> DeliveryStats:
         with self._lock:
             self._intake()
             return DeliveryStats(
@@ -837,6 +866,12 @@ class Delivery:
 
     def flush(self, timeout: float) -> bool:
         """Wait until everything queued so far is delivered or dropped. False on timeout."""
+        try:
+            return self._flush(timeout)
+        finally:
+            self._kick_if_missed()
+
+    def _flush(self, timeout: float) -> bool:
         deadline = time.monotonic() + max(0.0, timeout)
         with self._lock:
             self._intake()
