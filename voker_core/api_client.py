@@ -36,13 +36,13 @@ def _require_str(value: Any, name: str) -> str:
         raise TypeError(f"{name} must be a string, got {type(value).__name__}")
     if not value:
         raise ValueError(f"{name} must not be empty")
-    return value
+    return str.__str__(value)  # a str subclass (a str Enum member) as the string it holds
 
 
 def _optional_str(value: Any, name: str) -> str | None:
     if value is not None and not isinstance(value, str):
         raise TypeError(f"{name} must be a string or None, got {type(value).__name__}")
-    return value
+    return None if value is None else str.__str__(value)
 
 
 def _require_dict(value: Any, name: str) -> dict[str, Any]:

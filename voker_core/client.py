@@ -57,7 +57,8 @@ def _name(value: Any, name: str) -> str:
         raise TypeError(f"{name} must be a string, got {type(value).__name__}")
     if not value or value.isspace():
         raise ValueError(f"{name} must not be empty")
-    return str(value)
+    # The string itself: str() of a (str, Enum) member is "Agents.SUPPORT", not its value.
+    return str.__str__(value)
 
 
 def _optional_name(value: Any, name: str) -> str | None:
@@ -67,7 +68,7 @@ def _optional_name(value: Any, name: str) -> str | None:
 def _optional_text(value: Any, name: str) -> str | None:
     if value is not None and not isinstance(value, str):
         raise TypeError(f"{name} must be a string or None, got {type(value).__name__}")
-    return value
+    return None if value is None else str.__str__(value)
 
 
 def _properties(value: Any, name: str = "properties") -> Any:

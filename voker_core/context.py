@@ -369,7 +369,7 @@ def _check_name(value: Any, name: str) -> str | None:
         raise TypeError(f"{name} must be a string, got {type(value).__name__}")
     if not value.strip():
         raise ValueError(f"{name} must not be empty")
-    return value
+    return str.__str__(value)  # a str subclass (a str Enum member) as the string it holds
 
 
 # What one entry of a context sets for the person and the session: a string, or a lazy value

@@ -140,6 +140,31 @@ def test_event_lands_with_every_field(
     assert client.stats == DeliveryStats(queued=1, sent=1)
 
 
+class Agents(str, enum.Enum):
+    """How applications often name their agents: str() of a member is "Agents.SUPPORT"."""
+
+    SUPPORT = "support-bot"
+
+
+def test_names_given_as_str_enum_members_land_as_their_value(
+    voker_server: Any, make_client: Callable[..., VokerClient]
+) -> None:
+    client = make_client(base_url=voker_server.base_url)
+    client.agents.create(agent_name=Agents.SUPPORT, description="Answers support questions")
+    client.events.create(event_name="explicit", session="s-enum", agent=Agents.SUPPORT)
+    with voker_core.context(session="s-enum", agent=Agents.SUPPORT, person=Agents.SUPPORT):
+        client.events.create(event_name="from-context")
+    assert client.flush(5)
+
+    events = voker_server.wait_for_events(2, session="s-enum")
+    assert {(e["event_name"], e["agent"]) for e in events} == {
+        ("explicit", "support-bot"),
+        ("from-context", "support-bot"),
+    }
+    assert [e["person"] for e in events if e["event_name"] == "from-context"] == ["support-bot"]
+    assert [agent["agent_name"] for agent in voker_server.agents()] == ["support-bot"]
+
+
 def test_mutating_arguments_after_create_does_not_change_what_is_stored(
     voker_server: Any, make_client: Callable[..., VokerClient]
 ) -> None:

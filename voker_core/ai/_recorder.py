@@ -101,7 +101,7 @@ def _check_optional_str(value: Any, prefix: str, name: str) -> str | None:
         raise TypeError(f"{prefix}{name} must be a string, got {type(value).__name__}")
     if not value.strip():
         raise ValueError(f"{prefix}{name} must not be empty")
-    return value
+    return str.__str__(value)  # a str subclass (a str Enum member) as the string it holds
 
 
 def _check_names(
