@@ -12,6 +12,8 @@
     @voker_django.streams_llm                   # a streaming view whose body calls a model
     def chat_stream(request): ...
 
+    voker_django.session_id_for(request.session.session_key)   # a browser's Voker session id
+
 See :mod:`voker_django.conf` for every setting, :mod:`voker_django.middleware` for what a
 request gets, and :mod:`voker_django.agents` for when ``AGENTS`` are registered.
 """
@@ -25,5 +27,6 @@ except ImportError as exc:  # pragma: no cover - depends on the installed extras
     ) from exc
 
 from voker_django.decorators import agent, streams_llm
+from voker_django.sessions import session_id_for
 
-__all__ = ["agent", "streams_llm"]
+__all__ = ["agent", "session_id_for", "streams_llm"]

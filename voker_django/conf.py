@@ -18,13 +18,17 @@ or a bad value is reported once, with the key it concerns::
         "CELERY": False,                     # instrument the Celery app (see apps.py)
     }
 
-Callables may be given as objects or as dotted import paths. Bad values raise
+Callables may be given as objects or as dotted import paths; they must be synchronous (they run
+where the request's user and session are read, sync code included; an ``async def`` would give a
+coroutine, not an id). Bad values raise
 :class:`~django.core.exceptions.ImproperlyConfigured` naming the key, e.g.
 ``settings.VOKER["AGENTS"]["support-bot"]["versions"] must be a dict``.
 """
 
 from __future__ import annotations
 
+import inspect
+import logging
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -39,7 +43,9 @@ from voker_core.agents_sync import AgentSpec, parse_agents
 from voker_core.config import parse_bool
 from voker_core.errors import ConfigurationError
 
-__all__ = ["DEFAULT_SESSION_HEADER", "VokerSettings", "get_settings", "load"]
+__all__ = ["DEFAULT_SESSION_HEADER", "VokerSettings", "get_settings", "load", "returned"]
+
+logger = logging.getLogger("voker.django")
 
 DEFAULT_SESSION_HEADER = "X-Voker-Session"
 
@@ -117,7 +123,29 @@ def _callable(value: Any, *path: str) -> Callable[..., Any] | None:
         raise ImproperlyConfigured(
             f"{_key(*path)} must be a callable or a dotted path to one, got {value!r}"
         )
+    if inspect.iscoroutinefunction(target) or inspect.iscoroutinefunction(
+        getattr(target, "__call__", None)  # noqa: B004 - an object with an async __call__
+    ):
+        raise ImproperlyConfigured(
+            f"{_key(*path)} must be a synchronous function, got the async function {value!r} "
+            "(it is called from synchronous code; use a plain def, with Django's sync ORM)"
+        )
     return target
+
+
+def returned(value: Any, key: str) -> Any:
+    """What the settings' callable ``key`` returned, or ``None`` for an awaitable.
+
+    :func:`load` refuses ``async def`` callables, but a plain function may still return a
+    coroutine; its ``repr`` must never become an id. It is closed (no "never awaited" warning).
+    """
+    if not inspect.isawaitable(value):
+        return value
+    close = getattr(value, "close", None)
+    if callable(close):
+        close()
+    logger.warning("voker: %s returned an awaitable, not a value; ignored", _key(key))
+    return None
 
 
 def _agents(value: Any) -> tuple[AgentSpec, ...]:

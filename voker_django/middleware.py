@@ -39,7 +39,9 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from asgiref.sync import iscoroutinefunction, markcoroutinefunction
+from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
+from django.apps import apps
+from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpRequest, HttpResponseBase
 
 import voker_core
@@ -86,6 +88,16 @@ class _Request:
             and self.session.needs_django_session
         )
 
+    def save_pending_session(self) -> None:
+        # A first-time visitor's session picked inside the view's transaction is saved now,
+        # outside it and before SessionMiddleware sets its cookie (see voker_django.sessions).
+        if isinstance(self.session, SessionResolver):
+            self.session.save_pending()
+
+    @property
+    def has_pending_session(self) -> bool:
+        return isinstance(self.session, SessionResolver) and self.session.has_pending
+
     def headers_sent(self) -> None:
         # Whatever resolves the session from now on (a streamed body, a task the view left
         # running) must not create a Django session whose cookie can no longer be sent.
@@ -104,6 +116,14 @@ class VokerMiddleware:
         self.async_mode = iscoroutinefunction(get_response)
         if self.async_mode:
             markcoroutinefunction(self)
+        if not apps.is_installed("voker_django"):
+            # Without the app nothing reads settings.VOKER at start-up (API key, base URL,
+            # agents): every event would be discarded or sent elsewhere without a word. The
+            # server's start (it builds the middleware chain) is the place to say so.
+            raise ImproperlyConfigured(
+                '"voker_django.middleware.VokerMiddleware" is in MIDDLEWARE but "voker_django" '
+                'is not in INSTALLED_APPS: add "voker_django" to INSTALLED_APPS.'
+            )
         get_settings()  # a bad settings.VOKER fails the server's start, not a request
 
     def __call__(self, request: HttpRequest) -> Any:
@@ -114,6 +134,7 @@ class VokerMiddleware:
             response = self.get_response(request)
         if state.needs_session_before_headers(response):
             _resolve_quietly(state)
+        state.save_pending_session()
         state.headers_sent()
         return bind_streaming(response, state.enter)
 
@@ -124,6 +145,8 @@ class VokerMiddleware:
             response = await get_response(request)
         if state.needs_session_before_headers(response):
             await _aresolve_quietly(state)
+        if state.has_pending_session:  # a query: off the event loop, as Django's own ORM calls
+            await sync_to_async(state.save_pending_session)()
         state.headers_sent()
         return bind_streaming(response, state.enter)
 

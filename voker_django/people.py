@@ -2,8 +2,9 @@
 
 :class:`PersonResolver` is what :class:`~voker_django.middleware.VokerMiddleware` hands to
 ``voker_core.context(person=...)``. It reads nothing until a wrapped LLM call (or a custom
-event) asks for the person; then it loads the user — ``await request.auser()`` on the async
-path, ``request.user`` otherwise — and, for an authenticated user, returns the person id and
+event) asks for the person; then it loads the user — ``request.user``, as the view sees it (on
+the async path a value already loaded or assigned is used as it is, and Django's own lazy user
+is loaded with ``await request.auser()``, never with a query on the event loop) — and, for an authenticated user, returns the person id and
 tells Voker about the person through :func:`voker_core.people_sync.people_sync_for`
 (``people.create`` once per person per process, ``people.update`` when the properties change,
 bounded memory). Anonymous visitors have no person.
@@ -15,7 +16,8 @@ Ids and properties come from ``settings.VOKER["PERSON_ID"]`` / ``["PERSON_PROPER
     def person_properties(user):                 # settings.VOKER["PERSON_PROPERTIES"]
         return {"email": user.email, "plan": user.profile.plan}
 
-A ``password`` key, or any value equal to the user's password hash, is always removed.
+A ``password`` key, or any value equal to the user's password hash, is always removed. A
+failing ``PERSON_PROPERTIES`` costs only the properties (logged): the event keeps its person.
 """
 
 from __future__ import annotations
@@ -27,9 +29,10 @@ from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.http import HttpRequest
+from django.utils.functional import LazyObject, empty
 
 from voker_django._sync import call_blocking
-from voker_django.conf import get_settings
+from voker_django.conf import get_settings, returned
 
 __all__ = ["PersonResolver", "default_person_id", "default_person_properties", "identify"]
 
@@ -83,13 +86,24 @@ def identify(user: Any) -> str | None:
     from voker_core.people_sync import people_sync_for
 
     settings = get_settings()
-    raw_id = (settings.person_id or default_person_id)(user)
+    raw_id = returned((settings.person_id or default_person_id)(user), "PERSON_ID")
     if raw_id is None:
         return None
     person_id = str(raw_id)
     if not person_id.strip():
         return None
-    raw_props = (settings.person_properties or default_person_properties)(user)
+    try:
+        raw_props = returned(
+            (settings.person_properties or default_person_properties)(user), "PERSON_PROPERTIES"
+        )
+    except Exception:
+        # The id is known: record the person without properties rather than not at all.
+        logger.warning(
+            "voker: settings.VOKER['PERSON_PROPERTIES'] raised; person %r sent without properties",
+            person_id,
+            exc_info=True,
+        )
+        raw_props = None
     if raw_props is not None and not isinstance(raw_props, Mapping):
         logger.warning(
             "voker: settings.VOKER['PERSON_PROPERTIES'] returned %s, not a dict; ignored",
@@ -102,12 +116,47 @@ def identify(user: Any) -> str | None:
     return person_id
 
 
+def _authenticated(user: Any) -> Any:
+    return user if user is not None and user.is_authenticated else None
+
+
 def _sync_user(request: HttpRequest) -> Any:
     # Evaluating the attribute loads the lazy user (session + user queries) in this thread.
+    return _authenticated(getattr(request, "user", None))
+
+
+def _is_djangos_lazy_user(user: LazyObject[Any]) -> bool:
+    """Whether ``user`` is the lazy user Django's ``AuthenticationMiddleware`` set.
+
+    That one loads the session's user, which ``request.auser()`` loads too, asynchronously; any
+    other lazy object (a token middleware's, say) may load someone else.
+    """
+    setup = getattr(user, "_setupfunc", None)
+    return getattr(setup, "__module__", "") == "django.contrib.auth.middleware"
+
+
+async def _async_user(request: HttpRequest) -> Any:
+    """The user the view sees as ``request.user``, read without a query on the event loop.
+
+    ``request.user`` may have been replaced since the authentication middleware ran — by a
+    token-auth middleware, or by ``alogin()`` (which leaves ``auser()``'s cached value behind) —
+    so it is what counts, as on the sync path; ``auser()`` is only the way to load Django's own
+    lazy user without blocking the loop.
+    """
     user = getattr(request, "user", None)
-    if user is None or not user.is_authenticated:
-        return None
-    return user
+    if isinstance(user, LazyObject):
+        wrapped = user._wrapped
+        if wrapped is not empty:
+            return _authenticated(wrapped)  # already loaded: no query
+        auser = getattr(request, "auser", None)
+        if auser is not None and _is_djangos_lazy_user(user):
+            return _authenticated(await auser())
+        # Someone else's lazy user: load it as the sync path would, off the event loop.
+        return await sync_to_async(_sync_user)(request)
+    if user is not None:
+        return _authenticated(user)  # a plain object someone assigned: no query
+    auser = getattr(request, "auser", None)
+    return _authenticated(await auser()) if auser is not None else None
 
 
 class PersonResolver:
@@ -143,12 +192,7 @@ class PersonResolver:
         if self._value is not _UNSET:
             return self._value  # type: ignore[no-any-return]
         try:
-            auser = getattr(self._request, "auser", None)
-            if auser is not None:
-                user = await auser()
-                user = user if user.is_authenticated else None
-            else:  # a custom authentication middleware that only sets request.user
-                user = await sync_to_async(_sync_user)(self._request)
+            user = await _async_user(self._request)
             value = await sync_to_async(identify)(user) if user is not None else None
         except Exception:
             logger.warning("voker: could not resolve the request's user", exc_info=True)

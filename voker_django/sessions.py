@@ -17,6 +17,19 @@ headers leave instead (see :mod:`voker_django.middleware`).
 If nothing gives a session (no ``SessionMiddleware``, no ``SESSION_ID``, or the session store
 failing), the request gets a random session of its own, so an LLM call is never refused.
 
+The Django session key is a credential (whoever holds it is logged in as the visitor; with the
+``signed_cookies`` backend it is the signed session data itself), and Voker's data is read by
+people who must not be able to log in as the site's users. So the Voker session is never the
+key itself but :func:`session_id_for` of it: a keyed hash (HMAC with ``SECRET_KEY``), the same for
+the same key, so one browser is still one conversation, and useless as a cookie.
+
+A first-time visitor's session is created lazily, and the view may be inside
+``transaction.atomic()`` (or ``ATOMIC_REQUESTS``) at that moment. Saving it there would tie the
+session row to the view's transaction: a rollback deletes it and ``SessionMiddleware`` answers
+400 (``SessionInterrupted``) instead of the view's response. So inside an atomic block of the
+session store's database the resolver only picks the new key; the middleware saves the session
+under it once the view has returned (:meth:`SessionResolver.save_pending`).
+
 Caveats, by Django's design: logging in rotates the session key (``cycle_key``), so a visitor's
 Voker session changes at login; with the ``signed_cookies`` backend the key changes whenever
 the session data does — send the header or set ``SESSION_ID`` if you need ids that outlive that.
@@ -30,16 +43,22 @@ import uuid
 from typing import Any
 
 from asgiref.sync import sync_to_async
+from django.contrib.sessions.backends.base import VALID_KEY_CHARS
+from django.db import router, transaction
 from django.http import HttpRequest
+from django.utils.crypto import get_random_string, salted_hmac
 
 from voker_django._sync import call_blocking
-from voker_django.conf import VokerSettings
+from voker_django.conf import VokerSettings, returned
 
-__all__ = ["MAX_HEADER_SESSION_LENGTH", "SessionResolver", "header_session"]
+__all__ = ["MAX_HEADER_SESSION_LENGTH", "SessionResolver", "header_session", "session_id_for"]
 
 logger = logging.getLogger("voker.django")
 
 MAX_HEADER_SESSION_LENGTH = 256
+
+# The HMAC salt of session_id_for: changing it changes every browser's Voker session id.
+_SESSION_ID_SALT = "voker_django.session"
 
 _warned_no_source = False
 _warned_late = False
@@ -56,6 +75,17 @@ def header_session(request: HttpRequest, settings: VokerSettings) -> str | None:
     return value
 
 
+def session_id_for(session_key: str) -> str:
+    """The Voker session id of a Django session key (64 hex characters).
+
+    A keyed hash (HMAC-SHA256 with ``settings.SECRET_KEY``), so the id sent to Voker cannot be
+    used as a session cookie, while the same key always gives the same id. Use it to find a
+    browser's conversation in Voker, e.g. ``session_id_for(request.session.session_key)``.
+    Rotating ``SECRET_KEY`` changes every id.
+    """
+    return salted_hmac(_SESSION_ID_SALT, session_key, algorithm="sha256").hexdigest()
+
+
 def _existing_key(request: HttpRequest) -> str | None:
     """The Django session key the request already has (from its cookie): no query."""
     session = getattr(request, "session", None)
@@ -63,17 +93,17 @@ def _existing_key(request: HttpRequest) -> str | None:
     return key if isinstance(key, str) and key else None
 
 
-def _django_session_key(request: HttpRequest) -> str | None:
-    session = getattr(request, "session", None)
-    if session is None:
-        return None
-    key = session.session_key
-    if not key:
-        # Creates the session (and its key); SessionMiddleware sees it modified and sends the
-        # cookie with the response.
-        session.save()
-        key = session.session_key
-    return key if isinstance(key, str) and key else None
+def _in_session_transaction(session: Any) -> bool:
+    """Whether saving ``session`` now would write inside an atomic block of its database.
+
+    Only database-backed stores (``db``, ``cached_db`` and their subclasses, which have a
+    ``model``) are affected; cache, file and signed-cookie stores are not transactional.
+    """
+    model = getattr(type(session), "get_model_class", None)
+    if model is None:
+        return False
+    using = router.db_for_write(model())
+    return bool(transaction.get_connection(using).in_atomic_block)
 
 
 class SessionResolver:
@@ -82,7 +112,7 @@ class SessionResolver:
     Resolves once per request, whichever path comes first; the other path gets the same id.
     """
 
-    __slots__ = ("_headers_sent", "_lock", "_request", "_settings", "_value")
+    __slots__ = ("_headers_sent", "_lock", "_pending", "_request", "_settings", "_value")
 
     def __init__(self, request: HttpRequest, settings: VokerSettings) -> None:
         self._request = request
@@ -90,6 +120,8 @@ class SessionResolver:
         self._value: str | None = None
         self._lock = threading.Lock()
         self._headers_sent = False
+        # A new session key picked inside the view's transaction, saved by save_pending().
+        self._pending: str | None = None
 
     @property
     def needs_django_session(self) -> bool:
@@ -100,6 +132,54 @@ class SessionResolver:
     def headers_sent(self) -> None:
         """From now on create no Django session: its cookie could no longer reach the browser."""
         self._headers_sent = True
+
+    def save_pending(self) -> None:
+        """Save the session whose key was picked inside a transaction (see the module docstring).
+
+        The middleware calls it once the view has returned, so the row is written outside the
+        view's atomic block (``ATOMIC_REQUESTS`` wraps the view only) and before
+        ``SessionMiddleware`` sends the cookie. Never raises: a failure is logged, and the
+        browser simply starts a new Voker session on its next request.
+        """
+        key, self._pending = self._pending, None
+        if key is None:
+            return
+        session = self._request.session
+        try:
+            if session.session_key:
+                # The view saved or rotated the session itself (a login, say): its key is the
+                # browser's from now on; the events already sent keep the id of ours.
+                return
+            # The same two steps as SessionBase.create(), with the key the events already use;
+            # must_create refuses to overwrite an existing row.
+            session._session_key = key
+            session.save(must_create=True)
+            session.modified = True  # SessionMiddleware sends the cookie
+        except Exception:
+            logger.warning("voker: could not save the new Django session", exc_info=True)
+
+    @property
+    def has_pending(self) -> bool:
+        """Whether :meth:`save_pending` has a session to save."""
+        return self._pending is not None
+
+    def _django_session_key(self) -> str | None:
+        """The request's Django session key, creating the session if it has none."""
+        session = getattr(self._request, "session", None)
+        if session is None:
+            return None
+        key = session.session_key
+        if not key:
+            if _in_session_transaction(session):
+                # Saving now would put the session row in the view's transaction (see the
+                # module docstring): pick the key now, save it after the view.
+                key = self._pending = get_random_string(32, VALID_KEY_CHARS)
+                return key
+            # Creates the session (and its key); SessionMiddleware sees it modified and sends
+            # the cookie with the response.
+            session.save()
+            key = session.session_key
+        return key if isinstance(key, str) and key else None
 
     def __call__(self) -> str:
         if self._value is not None:
@@ -130,18 +210,18 @@ class SessionResolver:
             try:
                 key = _existing_key(request)
                 if key is None and not self._headers_sent:
-                    key = call_blocking(lambda: _django_session_key(request))
+                    key = call_blocking(self._django_session_key)
             except Exception:
                 logger.warning("voker: could not read or create the Django session", exc_info=True)
             else:
                 if key:
-                    return key
+                    return session_id_for(key)
                 if self._headers_sent:
                     self._log_late()
         if self._settings.session_id is not None:
             session_id = self._settings.session_id
             try:
-                value: Any = call_blocking(lambda: session_id(request))
+                value: Any = returned(call_blocking(lambda: session_id(request)), "SESSION_ID")
             except Exception:
                 logger.warning("voker: settings.VOKER['SESSION_ID'] raised", exc_info=True)
             else:

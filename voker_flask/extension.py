@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import sys
 import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -45,6 +46,7 @@ from flask import Flask, Response, current_app, g, request
 
 import voker_core
 from voker_core.agents_sync import register_agents
+from voker_flask._cli import registers_at_startup
 from voker_flask._streaming import StreamedBody, reenter
 from voker_flask.agents import agent as _agent
 from voker_flask.agents import declares_records, view_agent
@@ -235,7 +237,8 @@ class Voker:
             self.init_app(app)
 
     def init_app(self, app: Flask) -> VokerState:
-        """Read and check the app's config, install the request hooks, register its agents.
+        """Read and check the app's config, install the request hooks, register its agents
+        (in processes that serve requests: not in ``flask`` CLI commands other than ``run``).
 
         Raises ``voker_core.ConfigurationError`` for a bad ``VOKER_*`` value and ``RuntimeError``
         when the app already has the extension.
@@ -251,8 +254,9 @@ class Voker:
         # last, so it wraps the body the app's own hooks (compression ...) may have replaced.
         app.after_request_funcs.setdefault(None, []).insert(0, state.bind_body)
         app.teardown_request(state.pop)
-        if settings.agents:
-            # The client only enqueues; its worker creates agents, then versions, off this thread.
+        if settings.agents and registers_at_startup(sys.argv):
+            # The client only enqueues; its worker creates agents, then versions, off this
+            # thread. Not in `flask routes` & co. (see voker_flask._cli).
             register_agents(state.client(), settings.agents)
         if settings.celery:
             self.instrument_celery(app)

@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 from flask import current_app, has_app_context, has_request_context
 
 from voker_core.people_sync import people_sync_for
+from voker_flask._sync import call_async
 
 if TYPE_CHECKING:
     from voker_core.client import VokerClient
@@ -158,11 +159,8 @@ class PersonResolver:
             loader = self._loader()
             if loader is None:
                 return self._finish(self._default())
-            if inspect.iscoroutinefunction(loader):
-                # An async loader read from sync code: run it through Flask's async bridge.
-                result = current_app.ensure_sync(loader)()
-            else:
-                result = loader()
+            # An async loader read from sync code (maybe inside an async view's loop).
+            result = call_async(loader) if inspect.iscoroutinefunction(loader) else loader()
             return self._finish(normalize_person(result))
         except Exception:
             _log_failure()

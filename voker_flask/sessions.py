@@ -8,7 +8,7 @@ In order (the order of DESIGN §6 and of the Django plug-in):
    needs it (so requests that record nothing never get a session cookie); one browser, one
    conversation;
 3. when Flask's session is unusable (the app has no ``SECRET_KEY``), a function registered with
-   ``@voker.session_loader`` returning an id (or ``None``);
+   ``@voker.session_loader`` (sync or ``async``) returning an id (or ``None``);
 4. else a fresh id per request, with a one-time warning, so an LLM call is never refused.
 
 Everything but the header is lazy: it runs only when a wrapped LLM call or ``events.create``
@@ -20,6 +20,7 @@ still gets the id the visitor's Flask session already holds, else a fresh one of
 
 from __future__ import annotations
 
+import inspect
 import logging
 import uuid
 from collections.abc import Callable
@@ -29,6 +30,8 @@ from flask import Flask, Request
 from flask import session as flask_session
 from flask.globals import request_ctx
 from flask.sessions import SessionMixin
+
+from voker_flask._sync import call_async
 
 __all__ = [
     "FLASK_SESSION_KEY",
@@ -103,25 +106,62 @@ class LazySession:
         self._sent_path = path
 
     def __call__(self) -> str | None:
-        if not self._app.session_interface.is_null_session(self._flask_session):
-            current = self._flask_session.get(FLASK_SESSION_KEY)
-            if isinstance(current, str) and current:
-                return current
-            if self._sent_path is not None:
-                self._late(self._sent_path)
-                return _new_id()
-            created = _new_id()
-            self._flask_session[FLASK_SESSION_KEY] = created  # marks it modified: cookie set
-            self._flask_session.accessed = True  # and Vary: Cookie, as flask.session would
-            return created
+        kept = self._flask_session_id()
+        if kept is not None:
+            return kept
         registered = self._loader()
+        value: Any = None
         if registered is not None:
             try:
-                value = registered()
+                if inspect.iscoroutinefunction(registered):
+                    value = call_async(registered)  # read from sync code: see voker_flask._sync
+                else:
+                    value = registered()
             except Exception:
                 logger.warning("voker: session_loader raised (ignored)", exc_info=True)
-                value = None
-            if value is not None and str(value).strip():
-                return str(value)
+        return self._accept(value)
+
+    async def aresolve(self) -> str | None:
+        """Like calling it, but an ``async`` session_loader is awaited on the caller's loop."""
+        registered = self._loader()
+        if registered is None or not inspect.iscoroutinefunction(registered):
+            return self()  # nothing to await: no I/O beyond the Flask session object
+        kept = self._flask_session_id()
+        if kept is not None:
+            return kept
+        try:
+            value = await registered()
+        except Exception:
+            logger.warning("voker: session_loader raised (ignored)", exc_info=True)
+            value = None
+        return self._accept(value)
+
+    def _flask_session_id(self) -> str | None:
+        """The id kept in Flask's session (created if needed); None if that session is unusable."""
+        if self._app.session_interface.is_null_session(self._flask_session):
+            return None
+        current = self._flask_session.get(FLASK_SESSION_KEY)
+        if isinstance(current, str) and current:
+            return current
+        if self._sent_path is not None:
+            self._late(self._sent_path)
+            return _new_id()
+        created = _new_id()
+        self._flask_session[FLASK_SESSION_KEY] = created  # marks it modified: cookie set
+        self._flask_session.accessed = True  # and Vary: Cookie, as flask.session would
+        return created
+
+    def _accept(self, value: Any) -> str:
+        """The loader's id, else (logged once) a fresh one; never an awaitable's repr."""
+        if inspect.isawaitable(value):
+            close = getattr(value, "close", None)
+            if callable(close):
+                close()  # no "never awaited" warning
+            logger.warning(
+                "voker: session_loader returned an awaitable; make it an async def (ignored)"
+            )
+            value = None
+        if value is not None and str(value).strip():
+            return str(value)
         self._no_session_source()
         return _new_id()

@@ -20,6 +20,7 @@ from django.contrib.sessions.backends.db import SessionStore as DbSessionStore
 from django.contrib.sessions.models import Session
 from django.test import AsyncClient, RequestFactory, override_settings
 
+from voker_django import session_id_for
 from voker_django.conf import get_settings
 from voker_django.sessions import SessionResolver
 
@@ -85,7 +86,8 @@ async def test_aresolve_creates_the_session_without_blocking_the_loop() -> None:
     async with loop_stalls() as gaps:
         value = await resolver.aresolve()
     assert max(gaps) < MAX_STALL, f"the event loop stalled {max(gaps):.3f} s"
-    assert value == request.session.session_key == CREATED[0]
+    assert request.session.session_key == CREATED[0]
+    assert value == session_id_for(CREATED[0])  # the key itself never leaves the site
     assert request.session.modified  # so SessionMiddleware sends its cookie
     assert await _count_sessions() == 1
 
@@ -113,7 +115,7 @@ async def test_aresolve_uses_an_existing_session_key_without_a_query() -> None:
     CREATED.clear()
     _, resolver = _resolver(store.session_key)
     resolve: Callable[[], Awaitable[str]] = resolver.aresolve
-    assert await resolve() == store.session_key
+    assert await resolve() == session_id_for(store.session_key)
     assert CREATED == []
 
 
@@ -145,7 +147,7 @@ async def test_async_llm_call_of_a_first_visit_does_not_block_the_event_loop(
     assert response.status_code == 200
     assert response.json() == {"reply": "Echo: no stall"}
     assert max(gaps) < MAX_STALL, f"the event loop stalled {max(gaps):.3f} s"
-    session = "given" if header else response.cookies["sessionid"].value
+    session = "given" if header else session_id_for(response.cookies["sessionid"].value)
     await asyncio.to_thread(default_voker_client.flush, 5)
     [event] = await asyncio.to_thread(voker.wait_for_events, 1, event_name="llm", session=session)
     assert event["properties"]["inputs"]["messages"][0]["content"] == "no stall"
@@ -153,5 +155,5 @@ async def test_async_llm_call_of_a_first_visit_does_not_block_the_event_loop(
         assert "sessionid" not in response.cookies
         assert await _count_sessions() == 0
     else:
-        assert session == CREATED[0]
+        assert session == session_id_for(CREATED[0])
         assert await _count_sessions() == 1

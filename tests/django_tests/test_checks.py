@@ -103,3 +103,37 @@ def test_good_settings_are_read() -> None:
 
 def session_id(request: Any) -> str:
     return "from-callable"
+
+
+@pytest.mark.django_db
+def test_middleware_without_the_app_refuses_to_load(voker: Any, llm: Any) -> None:
+    # Without the app, settings.VOKER would be ignored and every event silently discarded.
+    from django.conf import settings
+    from django.test import Client
+
+    apps_without_voker = [app for app in settings.INSTALLED_APPS if app != "voker_django"]
+    with override_settings(INSTALLED_APPS=apps_without_voker):
+        with pytest.raises(ImproperlyConfigured, match=r"INSTALLED_APPS") as raised:
+            Client().get("/chat/", {"q": "hello"})
+    assert '"voker_django"' in str(raised.value)
+    assert voker.events() == []  # the view never ran
+
+
+async def async_callable(arg: Any) -> str:
+    return "never an id"
+
+
+class AsyncCallableObject:
+    async def __call__(self, arg: Any) -> str:
+        return "never an id"
+
+
+@pytest.mark.parametrize("key", ["SESSION_ID", "PERSON_ID", "PERSON_PROPERTIES"])
+@pytest.mark.parametrize("value", [f"{__name__}.async_callable", AsyncCallableObject()])
+def test_async_callables_are_refused_naming_the_setting(key: str, value: Any) -> None:
+    # Called from synchronous code, an async def would give a coroutine whose repr became an id.
+    with pytest.raises(ImproperlyConfigured, match=rf"settings.VOKER\['{key}'\] must be a synch"):
+        load({key: value})
+    with override_settings(VOKER={key: value}):
+        [message] = _voker_messages()
+    assert message.id == "voker_django.E001" and key in message.msg

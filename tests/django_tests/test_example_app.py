@@ -12,8 +12,10 @@ from typing import Any
 
 import httpx
 import pytest
+from django.conf import settings
 
 from tests.django_tests.test_startup import _free_port, _serving_url, _wait
+from voker_django import session_id_for
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "django_app"
 
@@ -33,6 +35,8 @@ def test_example_app_chat_lands_on_the_devserver(
         OPENAI_BASE_URL=fake_llm.openai_base_url,
         OPENAI_API_KEY="fake-openai-key",
         DEMO_DB=str(tmp_path / "demo.sqlite3"),
+        # This process's SECRET_KEY, so session_id_for() here gives the site's Voker session id.
+        DJANGO_SECRET_KEY=settings.SECRET_KEY,
     )
     manage = [sys.executable, "manage.py"]
     subprocess.run([*manage, "migrate", "-v", "0"], cwd=EXAMPLE, env=env, check=True, timeout=120)
@@ -54,7 +58,7 @@ def test_example_app_chat_lands_on_the_devserver(
                 "/chat/", json={"message": "hi demo"}, headers={"X-CSRFToken": token}
             )
             assert reply.json() == {"reply": "Echo: hi demo"}
-            session = browser.cookies["sessionid"]
+            session = session_id_for(browser.cookies["sessionid"])
         [event] = voker_server.wait_for_events(1, event_name="llm")
     finally:
         process.terminate()

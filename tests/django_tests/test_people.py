@@ -8,6 +8,8 @@ from typing import Any
 import pytest
 from django.test import Client, override_settings
 
+from voker_django import session_id_for
+
 pytestmark = pytest.mark.django_db
 
 
@@ -79,7 +81,7 @@ def test_anonymous_visitor_has_a_session_and_no_person(
     default_voker_client.flush(5)
     [event] = voker.wait_for_events(1, event_name="llm")
     assert event["person"] is None
-    assert event["session"] == client.cookies["sessionid"].value
+    assert event["session"] == session_id_for(client.cookies["sessionid"].value)
     assert voker.people() == []
 
 
@@ -121,4 +123,54 @@ def test_logging_in_during_the_request_is_seen(
     default_voker_client.flush(5)
     [event] = voker.wait_for_events(1, event_name="llm")
     assert event["person"] == str(user.pk)
-    assert event["session"] == client.cookies["sessionid"].value
+    assert event["session"] == session_id_for(client.cookies["sessionid"].value)
+
+
+def failing_person_properties(user: Any) -> dict[str, Any]:
+    raise RuntimeError("profile service down")
+
+
+def test_failing_person_properties_keeps_the_person(
+    client: Client,
+    voker: Any,
+    llm: Any,
+    make_user: Any,
+    default_voker_client: Any,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    user = make_user()
+    client.force_login(user)
+    voker_settings = {
+        "AGENT": "support-bot",
+        "PERSON_PROPERTIES": f"{__name__}.failing_person_properties",
+    }
+    with override_settings(VOKER=voker_settings), caplog.at_level("WARNING", logger="voker"):
+        assert client.get("/chat/", {"q": "hi"}).status_code == 200
+    default_voker_client.flush(5)
+    [event] = voker.wait_for_events(1, event_name="llm")
+    assert (event["person"], event["agent"]) == (str(user.pk), "support-bot")
+    [person] = voker.people()
+    assert person["person_id"] == str(user.pk)
+    assert not person["properties"]
+    assert any("PERSON_PROPERTIES" in r.getMessage() for r in caplog.records)
+
+
+async def _async_person_id(user: Any) -> str:
+    return "never-an-id"
+
+
+def person_id_returning_a_coroutine(user: Any) -> Any:
+    return _async_person_id(user)
+
+
+def test_a_coroutine_returned_by_person_id_is_never_recorded_as_an_id(
+    client: Client, voker: Any, llm: Any, make_user: Any, default_voker_client: Any
+) -> None:
+    client.force_login(make_user())
+    voker_settings = {"AGENT": "support-bot", "PERSON_ID": person_id_returning_a_coroutine}
+    with override_settings(VOKER=voker_settings):
+        assert client.get("/chat/", {"q": "hi"}).status_code == 200
+    default_voker_client.flush(5)
+    [event] = voker.wait_for_events(1, event_name="llm")
+    assert (event["person"], event["agent"]) == (None, "support-bot")
+    assert voker.people() == []

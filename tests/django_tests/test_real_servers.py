@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from tests.django_tests.servers import uvicorn_server
+from voker_django import session_id_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -44,8 +45,8 @@ def test_asgi_server_end_to_end(
         _login(ada, "/alogin/", "ada")
         assert ada.get("/achat/", params={"q": "ada async"}).status_code == 200
         assert ada.get("/astream/", params={"q": "ada stream"}).text == "Echo: ada stream"
-        anonymous_session = anonymous.cookies["sessionid"]
-        ada_session = ada.cookies["sessionid"]
+        anonymous_session = session_id_for(anonymous.cookies["sessionid"])
+        ada_session = session_id_for(ada.cookies["sessionid"])
     default_voker_client.flush(5)
     events = voker.wait_for_events(4, event_name="llm")
     seen = {
@@ -88,7 +89,7 @@ def _concurrent_visitors(
         with ThreadPoolExecutor(max_workers=16) as pool:
             list(pool.map(visit, jobs))
         for browser, headers, person, name in browsers:
-            session = headers.get("X-Voker-Session") or browser.cookies["sessionid"]
+            session = headers.get("X-Voker-Session") or session_id_for(browser.cookies["sessionid"])
             for j in range(len(paths)):
                 expected[f"{name}-{j}"] = (session, person)
     finally:

@@ -7,6 +7,8 @@ from typing import Any
 import pytest
 from django.test import Client
 
+from voker_django import session_id_for
+
 pytestmark = pytest.mark.django_db
 
 
@@ -44,10 +46,10 @@ def test_session_key_is_stable_per_browser_and_differs_between_browsers(
     by_question = {e["properties"]["inputs"]["messages"][0]["content"]: e for e in events}
     alice_session = by_question["alice 1"]["session"]
     # The session was created for the first event and its cookie sent with that response.
-    assert first.cookies["sessionid"].value == alice_session
+    assert session_id_for(first.cookies["sessionid"].value) == alice_session
     assert by_question["alice 2"]["session"] == alice_session
     assert by_question["bob 1"]["session"] != alice_session
-    assert by_question["bob 1"]["session"] == bob.cookies["sessionid"].value
+    assert by_question["bob 1"]["session"] == session_id_for(bob.cookies["sessionid"].value)
 
 
 def test_existing_session_cookie_is_used(
@@ -60,7 +62,7 @@ def test_existing_session_cookie_is_used(
     client.get("/chat/", {"q": "cart"})
     default_voker_client.flush(5)
     [event] = _llm_events(voker, 1)
-    assert event["session"] == session.session_key
+    assert event["session"] == session_id_for(session.session_key)
 
 
 def test_request_without_llm_call_adds_no_query_and_no_cookie(
@@ -95,3 +97,65 @@ def test_custom_event_in_a_view_needs_only_a_name(
         "support-bot",
     )
     assert event["properties"] == {"score": 1}
+
+
+@pytest.mark.parametrize(
+    "engine",
+    ["django.contrib.sessions.backends.db", "django.contrib.sessions.backends.signed_cookies"],
+)
+def test_the_voker_session_is_not_the_session_cookie(
+    engine: str, settings: Any, voker: Any, llm: Any, make_user: Any, default_voker_client: Any
+) -> None:
+    # Whoever reads Voker's data must not be able to log in as the site's users with it.
+    settings.SESSION_ENGINE = engine
+    user = make_user()
+    browser = Client()
+    assert (
+        browser.post(
+            "/login/",
+            {"username": "ada", "password": "correct horse"},
+            content_type="application/json",
+        ).content
+        == b"logged in"
+    )
+    browser.get("/chat/", {"q": "secret question"})
+    browser.get("/chat/", {"q": "follow-up"})
+    default_voker_client.flush(5)
+    events = _llm_events(voker, 2)
+    cookie = browser.cookies["sessionid"].value
+    assert {e["session"] for e in events} == {session_id_for(cookie)}  # still one conversation
+    assert [e["person"] for e in events] == [str(user.pk)] * 2
+    assert all(cookie not in e["session"] for e in events)
+    attacker = Client()
+    attacker.cookies["sessionid"] = events[0]["session"]
+    assert attacker.get("/whoami/").json() == {"user": None}
+
+
+def test_session_id_for_is_stable_and_keyed_by_the_secret_key(settings: Any) -> None:
+    first = session_id_for("abc")
+    assert first == session_id_for("abc") != session_id_for("abd")
+    settings.SECRET_KEY = "another-secret"
+    assert session_id_for("abc") != first
+
+
+def test_a_rolled_back_transaction_around_the_first_llm_call_keeps_the_views_response(
+    voker: Any, llm: Any, default_voker_client: Any
+) -> None:
+    from django.contrib.sessions.models import Session
+
+    browser = Client()
+    first = browser.get("/atomic-chat/", {"q": "first"})
+    # The view's own response, not SessionMiddleware's 400 for a session rolled back with it.
+    assert (first.status_code, first.json()) == (200, {"reply": None, "error": "please retry"})
+    cookie = first.cookies["sessionid"].value
+    assert Session.objects.filter(session_key=cookie).exists()
+    second = browser.get("/atomic-chat/", {"q": "second"})
+    assert second.status_code == 200
+    default_voker_client.flush(5)
+    events = _llm_events(voker, 2)
+    assert [e["properties"]["inputs"]["messages"][0]["content"] for e in events] == [
+        "first",
+        "second",
+    ]
+    assert {e["session"] for e in events} == {session_id_for(cookie)}
+    assert {(e["agent"], e["person"]) for e in events} == {("support-bot", None)}

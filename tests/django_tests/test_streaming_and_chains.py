@@ -7,6 +7,8 @@ from typing import Any
 import pytest
 from django.test import AsyncClient, Client
 
+from voker_django import session_id_for
+
 pytestmark = pytest.mark.django_db
 
 
@@ -21,7 +23,7 @@ def test_streamed_body_keeps_session_person_and_agent(
     [event] = voker.wait_for_events(1, event_name="llm")
     assert event["properties"]["stream"] is True
     assert (event["session"], event["person"], event["agent"]) == (
-        client.cookies["sessionid"].value,
+        session_id_for(client.cookies["sessionid"].value),
         str(user.pk),
         "support-bot",
     )
@@ -38,7 +40,7 @@ def test_streamed_body_of_a_first_visit_gets_its_session_cookie(
     b"".join(second.streaming_content)
     default_voker_client.flush(5)
     events = voker.wait_for_events(2, event_name="llm")
-    assert {e["session"] for e in events} == {first.cookies["sessionid"].value}
+    assert {e["session"] for e in events} == {session_id_for(first.cookies["sessionid"].value)}
 
 
 def test_decorated_streaming_view_keeps_its_agent(
@@ -64,7 +66,7 @@ async def test_async_streamed_body_under_asgi(
     assert body == b"Echo: async stream"
     default_voker_client.flush(5)
     [event] = voker.wait_for_events(1, event_name="llm")
-    assert event["session"] == response.cookies["sessionid"].value
+    assert event["session"] == session_id_for(response.cookies["sessionid"].value)
     assert event["agent"] == "support-bot"
 
 
@@ -80,7 +82,7 @@ def test_langchain_runnable_in_a_sync_view(
     assert event["properties"]["api"] == "langchain"
     assert event["properties"]["output"]
     assert (event["session"], event["person"], event["agent"], event["agent_version"]) == (
-        client.cookies["sessionid"].value,
+        session_id_for(client.cookies["sessionid"].value),
         str(user.pk),
         "support-bot",
         "v1",
@@ -133,7 +135,7 @@ def test_declared_streaming_chat_keeps_one_session_per_browser(
     assert b"".join(second.streaming_content) == b"Echo: second"
     default_voker_client.flush(5)
     events = voker.wait_for_events(2, event_name="llm")
-    assert {e["session"] for e in events} == {first.cookies["sessionid"].value}
+    assert {e["session"] for e in events} == {session_id_for(first.cookies["sessionid"].value)}
     assert "sessionid" not in second.cookies  # the browser already had it
     assert _sessions() == 1
 
@@ -174,4 +176,4 @@ def test_undeclared_streaming_chat_uses_the_session_a_browser_already_has(
     assert b"".join(response.streaming_content) == b"Echo: known"
     default_voker_client.flush(5)
     [event] = voker.wait_for_events(1, event_name="llm")
-    assert event["session"] == session.session_key
+    assert event["session"] == session_id_for(session.session_key)

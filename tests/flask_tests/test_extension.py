@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import logging
+import os
+import subprocess
+import sys
 from typing import Any
 
 import pytest
@@ -331,3 +334,80 @@ def test_voker_celery_instruments_the_apps_celery_app(llm: Any) -> None:
         message.ack()
     # The task message carries the request's context, so the worker runs it in the same session.
     assert message.headers["voker_context"] == {"session": "conv-celery", "agent": "support-bot"}
+
+
+CLI_APP = """
+from flask import Flask
+from voker_flask import Voker
+
+app = Flask("cli-app")
+app.config.update(VOKER_AGENTS={"support-bot": {"description": "Answers"}})
+Voker(app)
+
+@app.get("/")
+def index():
+    return "ok"
+"""
+
+
+def test_flask_cli_commands_other_than_run_register_no_agents(
+    voker_server: Any, tmp_path: Any
+) -> None:
+    # `flask routes`, `flask --help`... load the app but serve nothing: registering there only
+    # made each of them wait at exit when Voker was slow or down.
+    (tmp_path / "cli_app.py").write_text(CLI_APP)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST", "VOKER_"))}
+    env.update(VOKER_API_KEY="test-key", VOKER_BASE_URL=voker_server.base_url)
+    for command in (["routes"], ["--help"]):
+        result = subprocess.run(
+            [sys.executable, "-m", "flask", "--app", "cli_app", *command],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert result.returncode == 0, result.stderr
+    assert (
+        "GET"
+        in subprocess.run(
+            [sys.executable, "-m", "flask", "--app", "cli_app", "routes"],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        ).stdout
+    )
+    assert voker_server.agents() == []
+
+
+@pytest.mark.parametrize(
+    ("argv", "registers"),
+    [
+        (["/venv/bin/flask", "--app", "app:create_app()", "run", "--port", "5001"], True),
+        (["/venv/lib/python3.11/site-packages/flask/__main__.py", "-A", "app", "run"], True),
+        (["/venv/bin/flask", "--app", "run", "routes"], False),  # an app module named "run"
+        (["/venv/bin/flask", "-e", ".flaskenv", "db", "upgrade"], False),
+        (["/venv/bin/flask", "--help"], False),
+        (["/venv/bin/gunicorn", "app:app"], True),
+    ],
+)
+def test_agents_are_registered_by_processes_that_serve(
+    voker_server: Any, monkeypatch: pytest.MonkeyPatch, argv: list[str], registers: bool
+) -> None:
+    monkeypatch.setattr(sys, "argv", argv)
+    app = Flask("argv")
+    app.config.update(
+        VOKER_API_KEY="test-key",
+        VOKER_BASE_URL=voker_server.base_url,
+        VOKER_AGENTS={"support-bot": {"description": "Answers"}},
+    )
+    Voker(app)
+    own = app.extensions["voker"].own_client
+    try:
+        assert own.flush(5)
+        names = [a["agent_name"] for a in voker_server.agents()]
+        assert names == (["support-bot"] if registers else [])
+    finally:
+        own.close(5)

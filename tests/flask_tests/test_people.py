@@ -10,6 +10,7 @@ import flask_login
 import pytest
 from flask import Flask, request
 
+import voker_core
 from voker_flask import Voker
 from voker_flask.people import normalize_person
 
@@ -286,3 +287,38 @@ def test_a_loader_returning_current_user_by_mistake_records_no_person(
     assert default_voker_client.flush(5)
     assert [e["person"] for e in voker_server.events(event_name="llm")] == [None, None]
     assert "current_user.get_id()" in caplog.text
+
+
+def test_async_person_loader_is_used_by_sync_code_inside_an_async_view(
+    default_voker_client: Any, voker_server: Any, llm: Any, make_async_llm: Any
+) -> None:
+    # A sync client, or a custom event, inside an async view reads the person synchronously
+    # on the view's event loop: the async loader must still give it.
+    app = Flask("async-loader")
+    app.config.update(SECRET_KEY="secret", VOKER_AGENT="support-bot")
+    voker = Voker(app)
+
+    @voker.person_loader
+    async def person() -> tuple[str, dict[str, Any]]:
+        return "ada", {"plan": "pro"}
+
+    @app.get("/sync-client-in-async-view")
+    async def sync_client_in_async_view() -> str:
+        return ask(llm, "sync in async")
+
+    @app.get("/custom-event-in-async-view")
+    async def custom_event_in_async_view() -> str:
+        voker_core.get_client().events.create(event_name="thumbs_up", properties={})
+        return "ok"
+
+    client = app.test_client()
+    headers = {"X-Voker-Session": "s-1"}
+    assert client.get("/sync-client-in-async-view", headers=headers).status_code == 200
+    assert client.get("/custom-event-in-async-view", headers=headers).status_code == 200
+    default_voker_client.flush(5)
+    events = voker_server.wait_for_events(2, session="s-1")
+    assert [(e["event_name"], e["person"], e["agent"]) for e in events] == [
+        ("llm", "ada", "support-bot"),
+        ("thumbs_up", "ada", "support-bot"),
+    ]
+    assert voker_server.person("ada")["properties"] == {"plan": "pro"}

@@ -186,3 +186,37 @@ def test_session_is_resolved_once_per_request(
         "first": "loaded-1",
         "second": "loaded-1",
     }
+
+
+def test_async_session_loader_gives_the_session_to_sync_and_async_code(
+    default_voker_client: Any, voker_server: Any, llm: Any, make_async_llm: Any
+) -> None:
+    app = make_app(llm, SECRET_KEY=None)
+    voker = app.extensions["voker"].extension
+
+    @voker.session_loader
+    async def conversation() -> str | None:
+        return request.args.get("conversation")
+
+    @app.post("/achat")
+    async def achat() -> dict[str, Any]:
+        async with make_async_llm() as client:
+            completion = await client.chat.completions.create(
+                model="gpt-4.1-mini", messages=[{"role": "user", "content": request.json["text"]}]
+            )
+        return {"reply": completion.choices[0].message.content}
+
+    @app.post("/sync-in-async")
+    async def sync_in_async() -> dict[str, Any]:
+        return {"reply": ask(llm, request.json["text"])}
+
+    client = app.test_client()
+    client.post("/chat?conversation=ticket-7", json={"text": "sync view"})
+    client.post("/achat?conversation=ticket-7", json={"text": "async view"})
+    client.post("/sync-in-async?conversation=ticket-7", json={"text": "sync in async view"})
+    # Never a coroutine's repr as an id.
+    assert sessions_of(voker_server, default_voker_client) == {
+        "sync view": "ticket-7",
+        "async view": "ticket-7",
+        "sync in async view": "ticket-7",
+    }

@@ -14,6 +14,7 @@ import os
 from collections.abc import AsyncIterator, Iterator
 
 from django.contrib.auth import aauthenticate, alogin, authenticate, login
+from django.db import transaction
 from django.http import (
     HttpRequest,
     HttpResponse,
@@ -70,6 +71,20 @@ async def achat(request: HttpRequest) -> JsonResponse:
             model=MODEL, messages=_messages(_question(request))
         )
     return JsonResponse({"reply": completion.choices[0].message.content})
+
+
+def atomic_chat(request: HttpRequest) -> JsonResponse:
+    """Calls the model inside a transaction that it then rolls back, and still answers 200."""
+    try:
+        with transaction.atomic():
+            chat(request)
+            raise ValueError("a validation step after the LLM call failed")
+    except ValueError:
+        return JsonResponse({"reply": None, "error": "please retry"})
+
+
+def whoami(request: HttpRequest) -> JsonResponse:
+    return JsonResponse({"user": request.user.get_username() or None})
 
 
 def nothing(request: HttpRequest) -> HttpResponse:
@@ -224,6 +239,16 @@ async def alogin_view(request: HttpRequest) -> HttpResponse:
         return HttpResponse(status=403)
     await alogin(request, user)
     return HttpResponse("logged in")
+
+
+async def alogin_chat(request: HttpRequest) -> JsonResponse:
+    """Checks who the visitor is (``auser()``), logs them in, then calls the model."""
+    if not (await request.auser()).is_authenticated:
+        user = await aauthenticate(
+            request, username=request.GET["username"], password=request.GET["password"]
+        )
+        await alogin(request, user)
+    return await achat(request)
 
 
 def queue_task(request: HttpRequest) -> JsonResponse:

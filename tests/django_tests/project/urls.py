@@ -6,6 +6,8 @@ urlpatterns = [
     path("chat/", views.chat),
     path("achat/", views.achat),
     path("nothing/", views.nothing),
+    path("atomic-chat/", views.atomic_chat),
+    path("whoami/", views.whoami),
     path("stream/", views.stream_chat),
     path("astream/", views.astream_chat),
     path("stream-undeclared/", views.undeclared_stream_chat),
@@ -25,5 +27,6 @@ urlpatterns = [
     path("asearch/", views.AsyncSearchView.as_view()),
     path("login/", views.login_view),
     path("alogin/", views.alogin_view),
+    path("alogin-chat/", views.alogin_chat),
     path("queue/", views.queue_task),
 ]
