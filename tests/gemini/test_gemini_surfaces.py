@@ -4,8 +4,7 @@ unwrapped client shows on the same fake server."""
 
 from __future__ import annotations
 
-import types as pytypes
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -88,7 +87,8 @@ def generate_stream(client: Any, voker: dict[str, Any]) -> Observed:
     stream = client.models.generate_content_stream(
         model=MODEL, contents=PROMPT, config=CONFIG, **voker
     )
-    assert isinstance(stream, pytypes.GeneratorType)
+    # The SDK's generator; the wrapper's iterator over it (so that a loop's break records).
+    assert isinstance(stream, Iterator) and hasattr(stream, "close")
     chunks = list(stream)
     return Observed(dump(chunks), _assembled(chunks))
 
@@ -97,7 +97,7 @@ async def agenerate_stream(client: Any, voker: dict[str, Any]) -> Observed:
     stream = await client.aio.models.generate_content_stream(
         model=MODEL, contents=PROMPT, config=CONFIG, **voker
     )
-    assert isinstance(stream, pytypes.AsyncGeneratorType)
+    assert isinstance(stream, AsyncIterator) and hasattr(stream, "aclose")
     chunks = [chunk async for chunk in stream]
     return Observed(dump(chunks), _assembled(chunks))
 

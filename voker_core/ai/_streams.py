@@ -16,8 +16,11 @@ about to hand back to the caller::
 
 :func:`observe_stream` works on the Stainless-generated ``Stream``/``AsyncStream`` classes of
 ``openai`` and ``anthropic`` (an ``_iterator`` and an HTTP ``response``). For a plain iterator
-(google-genai returns generators) use ``recorder.wrap(iterator)`` / ``recorder.awrap(aiterator)``
-and hand the wrapper back instead.
+(google-genai returns generators) hand back an object of your own whose ``__iter__`` returns
+``recorder.wrap(iterator)`` (a fresh generator per loop, so that a ``break`` closes it) and whose
+``__next__`` is ``recorder.next_of(iterator.__next__)`` (``awrap``/``anext_of`` for async). A
+recorder made with ``lazy=True`` is for an iterator that sends its request on its first step:
+the call's clock starts then, and an iterator never stepped records nothing.
 
 The event is recorded exactly once, when the first of these happens:
 
@@ -28,7 +31,11 @@ The event is recorded exactly once, when the first of these happens:
   caller who later resumes iterating gets every remaining item, but the event is already sent);
 * the HTTP response is closed (``close()``, leaving a ``with`` block, or a helper that wraps the
   stream - ``ChatCompletionStream``, ``MessageStream``... - closing it): partial output;
-* the stream object is garbage-collected unfinished: partial output.
+* the stream object is garbage-collected unfinished: partial output;
+* the interpreter exits with the stream unfinished: partial output. An ``atexit`` hook records
+  every stream whose request was made and whose call is not recorded yet; it is registered after
+  the delivery engine's (which flushes and closes every client) and ``atexit`` runs hooks last
+  registered first, so these events are queued before the clients flush.
 
 ``latency_ms`` runs to the last item seen, not to the close or collection. On the caller's
 thread a stream costs two list appends and a clock read per item (the item and its arrival
@@ -42,10 +49,10 @@ How an ``observe_stream`` stream is instrumented (the object and its class stay 
 as far as ``isinstance`` and every public attribute are concerned): its class is swapped for a
 cached subclass (same name) whose
 
-* ``__iter__``/``__aiter__`` iterate the stream's ``_iterator`` through
+* ``__iter__``/``__aiter__`` run the base class's own ``__iter__``/``__aiter__`` through
   :meth:`StreamRecorder.wrap`/:meth:`~StreamRecorder.awrap` - one generator, which also sees a
   ``break`` (Python closes a loop's iterator when the loop is left);
-* ``__next__``/``__anext__`` observe items taken one at a time;
+* ``__next__``/``__anext__`` observe the base class's ``__next__``/``__anext__``;
 * ``__del__`` sees abandonment;
 
 and its HTTP response's ``close``/``aclose`` are shadowed on the instance to see closes. Nothing
@@ -54,11 +61,13 @@ here refers back to the stream, so recording never keeps a stream alive.
 
 from __future__ import annotations
 
+import atexit
 import logging
 import threading
 import time
 import weakref
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from types import MethodType
 from typing import Any, TypeVar
 
 from voker_core.ai._recorder import LLMCall, Outcome
@@ -80,9 +89,12 @@ class StreamRecorder:
     first token).
     """
 
-    __slots__ = ("_busy", "_hiding", "_times", "call", "items")
+    __slots__ = ("__weakref__", "_busy", "_hiding", "_lazy", "_times", "call", "items")
 
-    def __init__(self, call: LLMCall) -> None:
+    def __init__(self, call: LLMCall, *, lazy: bool = False) -> None:
+        """``lazy``: the stream sends its request on its first step (google-genai's generators),
+        so the call's clock starts then; until then nothing is sent, and nothing is recorded
+        (not even at exit). Otherwise the request has been made already."""
         self.call = call
         # True while the provider's iterator is producing the next item: a close of the HTTP
         # response seen then is the iterator's own (end of data or an error it is raising), and
@@ -92,6 +104,9 @@ class StreamRecorder:
         self._hiding = False
         self.items: list[Any] = []  # the items the caller got, in order
         self._times: list[float] = []  # when each arrived (time.perf_counter)
+        self._lazy = lazy  # True until a lazy stream's first step
+        if not lazy:
+            _track(self)
 
     # -- provider translation (override) -----------------------------------------------------
 
@@ -140,11 +155,22 @@ class StreamRecorder:
             self.call.end(self, _recorded_outcome, error=exc)
 
     def closed(self) -> None:
-        """The HTTP response was closed: the stream is over unless the iterator is mid-item."""
-        if not self._busy:
+        """The stream was closed (or dropped): it is over unless the iterator is mid-item, or it
+        never made its request (a lazy stream never stepped: nothing to record)."""
+        if not (self._busy or self._lazy):
             self.finish()
 
     # -- iteration -----------------------------------------------------------------------------
+
+    def _sending(self) -> None:
+        """A lazy stream's first step: its request is made now (see ``lazy``)."""
+        self._lazy = False
+        try:
+            if not self.call.done:
+                self.call.request_started()
+                _track(self)
+        except Exception:
+            logger.warning("voker: failed to observe a stream's start (ignored)", exc_info=True)
 
     def observe(self, item: Any) -> bool:
         """Note one item as iteration does; whether the caller gets it."""
@@ -176,17 +202,13 @@ class StreamRecorder:
     # their loops (appends to the lists bound once, the clock read), so that an item costs no
     # call of ours unless hiding is on.
 
-    def wrap(
-        self, iterator: Iterator[T], owner: object = None, *, lazy: bool = False
-    ) -> Iterator[T]:
+    def wrap(self, iterator: Iterator[T], owner: object = None) -> Iterator[T]:
         """Yield ``iterator``'s items (minus hidden ones), recording how the iteration ends.
 
         ``owner`` (the stream object being iterated, if any) is kept alive while iterating.
-        ``lazy``: ``iterator`` makes its request on its first step (a provider's generator), so
-        the call's clock starts then.
         """
-        if lazy:
-            self.call.request_started()
+        if self._lazy:
+            self._sending()
         if self.call.done:  # a loop resumed after a break or a close: nothing left to record
             yield from iterator
             return
@@ -212,6 +234,8 @@ class StreamRecorder:
 
     async def awrap(self, iterator: AsyncIterator[T], owner: object = None) -> AsyncIterator[T]:
         """The async twin of :meth:`wrap`."""
+        if self._lazy:
+            self._sending()
         if self.call.done:
             async for item in iterator:
                 yield item
@@ -236,28 +260,33 @@ class StreamRecorder:
             raise
         self._ended()
 
-    def next_of(self, iterator: Iterator[T]) -> T:
-        """``next(iterator)``, skipping hidden items, recording the end of the iteration."""
+    def next_of(self, step: Callable[[], T]) -> T:
+        """``step()`` (an iterator's ``__next__``), skipping hidden items, recording the end of
+        the iteration."""
+        if self._lazy:
+            self._sending()
         while True:
             if self.call.done:
-                return next(iterator)
+                return step()
             self._busy = True
             try:
-                item = next(iterator)
+                item = step()
             except BaseException as exc:  # StopIteration included: the end
                 self._ended(exc)
                 raise
             if self.observe(item):
                 return item
 
-    async def anext_of(self, iterator: AsyncIterator[T]) -> T:
-        """The async twin of :meth:`next_of`."""
+    async def anext_of(self, step: Callable[[], Awaitable[T]]) -> T:
+        """The async twin of :meth:`next_of` (``step``: an async iterator's ``__anext__``)."""
+        if self._lazy:
+            self._sending()
         while True:
             if self.call.done:
-                return await iterator.__anext__()
+                return await step()
             self._busy = True
             try:
-                item = await iterator.__anext__()
+                item = await step()
             except BaseException as exc:  # StopAsyncIteration included: the end
                 self._ended(exc)
                 raise
@@ -282,6 +311,48 @@ def _recorded_outcome(recorder: StreamRecorder) -> Outcome:
             logger.warning("voker: failed to release a stream's buffers (ignored)", exc_info=True)
 
 
+# -- interpreter exit ----------------------------------------------------------------------------
+
+# Recorders whose request has been made (weakly: a stream's recorder lives as long as the stream).
+_unfinished: weakref.WeakSet[StreamRecorder] = weakref.WeakSet()
+_exit_hooked = False
+_exit_lock = threading.Lock()
+
+
+def _track(recorder: StreamRecorder) -> None:
+    """Have ``recorder`` recorded at interpreter exit if nothing records it before (once per
+    stream, when its request is made)."""
+    if not _exit_hooked:
+        _hook_exit()
+    _unfinished.add(recorder)
+
+
+def _hook_exit() -> None:
+    global _exit_hooked
+    with _exit_lock:
+        if _exit_hooked:
+            return
+        # The delivery engine's hook (flush and close every client) must run after ours:
+        # ``atexit`` runs the last registered first, and importing the engine registers its own.
+        import voker_core._delivery  # noqa: F401
+
+        atexit.register(_record_unfinished)
+        _exit_hooked = True
+
+
+def _record_unfinished() -> None:
+    """``atexit``: record every stream still unfinished (a script that broke out of a loop over
+    a stream it still holds, or stopped reading one), before the clients flush."""
+    try:
+        recorders = list(_unfinished)
+    except Exception:  # pragma: no cover - never break interpreter exit
+        logger.debug("voker: could not list unfinished streams at exit", exc_info=True)
+        return
+    for recorder in recorders:
+        if not recorder.call.done:
+            _abandoned(recorder)
+
+
 # -- attaching to Stainless-style stream objects --------------------------------------------------
 
 _RECORDER_ATTR = "_voker_recorder"
@@ -304,8 +375,10 @@ def _observed_class(base: type) -> type:
     """A subclass of ``base`` whose iteration and collection report to the stream's recorder;
     one per base class.
 
-    Its iteration goes straight to the stream's ``_iterator`` (what the Stainless base classes'
-    ``__iter__``/``__next__`` do too), through one generator of ours.
+    Its iteration runs the base class's own ``__iter__``/``__next__`` (and async twins), so that
+    what the SDK does per item still happens (anthropic's tracing observes every item there),
+    through one generator of ours. (The base methods must not call the instance's ``__next__``
+    themselves, or items would be seen twice; the Stainless ones read ``self._iterator``.)
     """
     if base.__dict__.get("_voker_observed"):
         return base  # already ours (a stream observed twice keeps one subclass level)
@@ -325,13 +398,13 @@ def _observed_class(base: type) -> type:
             recorder = _recorder_of(self)
             if recorder is None:
                 return base_aiter(self)  # type: ignore[no-any-return]
-            return recorder.awrap(self._iterator, self)
+            return recorder.awrap(base_aiter(self), self)
 
         async def __anext__(self: Any) -> Any:
             recorder = _recorder_of(self)
             if recorder is None:
                 return await base_anext(self)
-            return await recorder.anext_of(self._iterator)
+            return await recorder.anext_of(MethodType(base_anext, self))
 
         namespace["__aiter__"] = __aiter__
         namespace["__anext__"] = __anext__
@@ -342,13 +415,13 @@ def _observed_class(base: type) -> type:
             recorder = _recorder_of(self)
             if recorder is None:
                 return base_iter(self)  # type: ignore[no-any-return]
-            return recorder.wrap(self._iterator, self)
+            return recorder.wrap(base_iter(self), self)
 
         def __next__(self: Any) -> Any:
             recorder = _recorder_of(self)
             if recorder is None:
                 return base_next(self)
-            return recorder.next_of(self._iterator)
+            return recorder.next_of(MethodType(base_next, self))
 
         namespace["__iter__"] = __iter__
         namespace["__next__"] = __next__

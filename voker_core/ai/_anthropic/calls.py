@@ -62,7 +62,7 @@ HELPER_KEYWORDS_HEADER = "x-voker-keywords"
 
 class HelperKeywords:
     """The ``voker_*`` keywords given to an SDK helper that makes its own requests through our
-    ``create`` (``beta.messages.tool_runner``).
+    ``create`` (``beta.messages.tool_runner``, ``beta.messages.thread``).
 
     The helper passes its ``extra_headers`` to every request it makes, but rebuilds them as
     plain strings; so the header carries an opaque token, which :func:`start` looks up here and

@@ -3,7 +3,9 @@
 Subclasses of the SDK's resources, so everything not overridden here (``count_tokens``,
 ``batches``, ``with_raw_response``, ...) is the provider's own. ``create``, ``stream`` and
 ``parse`` accept the ``voker_*`` keywords and record one ``llm`` event per call; they return
-exactly what the SDK returns (``Message``, ``Stream``, ``MessageStreamManager``, ...).
+exactly what the SDK returns (``Message``, ``Stream``, ``MessageStreamManager``, ...). The beta
+helpers that send their own requests through ``create`` - ``tool_runner`` and ``thread`` - take
+the keywords too and carry them to each of those requests.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from voker_core.ai._anthropic._typing import (
 )
 from voker_core.ai._anthropic.calls import (
     BETA_MESSAGES,
+    HELPER_KEYWORDS_HEADER,
     MESSAGES,
     Surface,
     aparse_raw,
@@ -44,6 +47,7 @@ if TYPE_CHECKING:
         BetaMessageStreamManager,
         MessageStreamManager,
     )
+    from anthropic.lib.threads import BetaAsyncMessageThread, BetaMessageThread
     from anthropic.lib.tools import (
         BetaAsyncStreamingToolRunner,
         BetaAsyncToolRunner,
@@ -259,7 +263,24 @@ class RecordedBetaMessages(BetaMessages):
         voker = _voker(
             voker_agent, voker_session, voker_agent_version, voker_person, voker_properties
         )
-        return _tool_runner(super().tool_runner, kwargs, voker)  # type: ignore[no-any-return]
+        return _helper(super().tool_runner, kwargs, voker)  # type: ignore[no-any-return]
+
+    def thread(
+        self,
+        *,
+        voker_agent: str | None = None,
+        voker_session: str | None = None,
+        voker_agent_version: str | None = None,
+        voker_person: str | None = None,
+        voker_properties: Mapping[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> BetaMessageThread[Any]:
+        """The SDK's message thread; each request it sends (a turn, its tool runner's) is
+        recorded as one ``llm`` event with these ``voker_*`` keywords (else the context's)."""
+        voker = _voker(
+            voker_agent, voker_session, voker_agent_version, voker_person, voker_properties
+        )
+        return _thread(super().thread, kwargs, voker)  # type: ignore[no-any-return]
 
 
 class RecordedAsyncBetaMessages(AsyncBetaMessages):
@@ -320,7 +341,24 @@ class RecordedAsyncBetaMessages(AsyncBetaMessages):
         voker = _voker(
             voker_agent, voker_session, voker_agent_version, voker_person, voker_properties
         )
-        return _tool_runner(super().tool_runner, kwargs, voker)  # type: ignore[no-any-return]
+        return _helper(super().tool_runner, kwargs, voker)  # type: ignore[no-any-return]
+
+    def thread(
+        self,
+        *,
+        voker_agent: str | None = None,
+        voker_session: str | None = None,
+        voker_agent_version: str | None = None,
+        voker_person: str | None = None,
+        voker_properties: Mapping[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> BetaAsyncMessageThread[Any]:
+        """The SDK's message thread; each request it sends is recorded as one ``llm`` event
+        with these ``voker_*`` keywords (else the context's)."""
+        voker = _voker(
+            voker_agent, voker_session, voker_agent_version, voker_person, voker_properties
+        )
+        return _thread(super().thread, kwargs, voker)  # type: ignore[no-any-return]
 
 
 class RecordedBeta(Beta):
@@ -339,13 +377,34 @@ class RecordedAsyncBeta(AsyncBeta):
         return RecordedAsyncBetaMessages(self._client)
 
 
-def _tool_runner(method: Any, kwargs: dict[str, Any], voker: dict[str, Any]) -> Any:
-    """Make the SDK's tool runner with ``voker`` carried to each request it sends."""
+def _helper(method: Any, kwargs: dict[str, Any], voker: dict[str, Any]) -> Any:
+    """Make an SDK helper (a tool runner, a message thread) with ``voker`` carried to each
+    request it sends (in its ``extra_headers``, which it passes to every request)."""
     send, holder = with_helper_keywords(kwargs, voker)
-    runner = method(**send)
+    helper = method(**send)
     if holder is not None:
-        runner._voker_keywords = holder  # the keywords live as long as the runner
-    return runner
+        helper._voker_keywords = holder  # the keywords live as long as the helper
+    return helper
+
+
+def _thread(method: Any, kwargs: dict[str, Any], voker: dict[str, Any]) -> Any:
+    """Make the SDK's message thread with ``voker`` carried to each request it sends.
+
+    A thread sends its ``extra_headers`` with every turn, but a turn's own ``extra_headers``
+    (``send(..., extra_headers=...)``, ``update(extra_headers=...)``) replace them as a whole.
+    The thread's state keeps the SDK's helper headers apart for that reason, and sends them
+    whatever a turn gives; a ``fork()`` copies the state. So the token goes there too, and the
+    keywords live as long as a state that sends it (where the state is not as expected, the
+    ``extra_headers`` alone carry it).
+    """
+    thread = _helper(method, kwargs, voker)
+    holder = getattr(thread, "_voker_keywords", None)
+    state: Any = getattr(thread, "_state", None)
+    headers = getattr(state, "_helper_headers", None)
+    if holder is not None and isinstance(headers, dict):
+        state._helper_headers = {**headers, HELPER_KEYWORDS_HEADER: holder.token}
+        state._voker_keywords = holder
+    return thread
 
 
 def _voker(

@@ -9,8 +9,9 @@ A wrapped method does (the async twin differs only by the ``await``)::
     settle(call, response)
     return response
 
-Streams (google-genai returns plain generators) are handed back wrapped by
-:meth:`ChunkStreamRecorder.wrap`/``awrap``, which record when the iteration ends.
+Streams (google-genai returns plain generators) are handed back as
+:class:`~voker_core.ai._gemini.streams.ChunkStream`/``AsyncChunkStream``, iterators over the
+SDK's generator that record when the iteration ends, breaks, is closed or dropped.
 """
 
 from __future__ import annotations

@@ -22,7 +22,8 @@ from google.genai.chats import AsyncChat, AsyncChats, Chat, Chats
 from google.genai.models import AsyncModels, Models
 
 from voker_core.ai._gemini.calls import settle, start, voker_kwargs
-from voker_core.ai._gemini.translate import ChunkStreamRecorder, RecordedInputs, request_inputs
+from voker_core.ai._gemini.streams import AsyncChunkStream, ChunkStream
+from voker_core.ai._gemini.translate import RecordedInputs, request_inputs
 
 if TYPE_CHECKING:
     from voker_core.ai._recorder import LLMCall
@@ -151,7 +152,7 @@ class RecordedChat(Chat, _TurnRecording):
         if call is None:
             return chunks
         call.resolve()
-        return ChunkStreamRecorder(call).wrap(chunks, lazy=True)  # no request yet
+        return ChunkStream(chunks, call)
 
 
 class RecordedAsyncChat(AsyncChat, _TurnRecording):
@@ -212,8 +213,8 @@ class RecordedAsyncChat(AsyncChat, _TurnRecording):
             return await super().send_message_stream(message, config)
         chunks = await call.ainvoke(
             super().send_message_stream, {"message": message, "config": config}
-        )
-        return ChunkStreamRecorder(call).awrap(chunks)
+        )  # no request yet
+        return AsyncChunkStream(chunks, call)
 
 
 class RecordedChats(Chats):

@@ -15,7 +15,8 @@ from google.genai import types
 from google.genai.models import AsyncModels, Models
 
 from voker_core.ai._gemini.calls import settle, start, voker_kwargs
-from voker_core.ai._gemini.translate import ChunkStreamRecorder, request_inputs
+from voker_core.ai._gemini.streams import AsyncChunkStream, ChunkStream
+from voker_core.ai._gemini.translate import request_inputs
 
 if TYPE_CHECKING:
     from voker_core.client import VokerClient
@@ -93,7 +94,7 @@ class RecordedModels(Models):
         if call is None:
             return chunks
         call.resolve()
-        return ChunkStreamRecorder(call).wrap(chunks, lazy=True)  # no request yet
+        return ChunkStream(chunks, call)
 
 
 class RecordedAsyncModels(AsyncModels):
@@ -143,5 +144,5 @@ class RecordedAsyncModels(AsyncModels):
         call, send = _prepare(self._voker_client, model, contents, config, voker, stream=True)
         if call is None:
             return await super().generate_content_stream(**send)
-        chunks = await call.ainvoke(super().generate_content_stream, send)
-        return ChunkStreamRecorder(call).awrap(chunks)
+        chunks = await call.ainvoke(super().generate_content_stream, send)  # no request yet
+        return AsyncChunkStream(chunks, call)

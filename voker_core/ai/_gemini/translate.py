@@ -23,7 +23,10 @@ way the SDK's own ``to_json_dict()`` does (no nulls, bytes as base64), leaving o
 
 **Streams.** :class:`ChunkStreamRecorder` keeps the chunks; the recorded output is one response
 assembled from them on the worker (parts of each candidate concatenated, text runs merged;
-finish reason, usage and ids from the latest chunk that has them).
+finish reason, usage and ids from the latest chunk that has them). With automatic function
+calling one stream holds several model responses (the SDK runs the functions the model called
+and asks again, yielding every response's chunks); as for ``generate_content``, the call's
+output, finish reason and usage are the last response's (:func:`last_response`).
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ __all__ = [
     "GenaiJSON",
     "RecordedInputs",
     "finish_reason",
+    "last_response",
     "merge_chunks",
     "plain_inputs",
     "request_inputs",
@@ -263,7 +267,7 @@ class ChunkStreamRecorder(StreamRecorder):
         return _has_content(item)
 
     def outcome(self) -> Outcome:
-        chunks = tuple(self.items)
+        chunks = last_response(tuple(self.items))
         if not chunks:
             return Outcome()
         model = usage = reason = None
@@ -279,9 +283,33 @@ class ChunkStreamRecorder(StreamRecorder):
         return Outcome(output=_LazyMerged(chunks), model=model, usage=usage, finish_reason=reason)
 
 
+def last_response(chunks: tuple[Any, ...]) -> tuple[Any, ...]:
+    """The chunks of the last model response among a stream's ``chunks``.
+
+    A streamed response ends with a chunk whose first candidate has a finish reason. More
+    chunks after such an end are another request's: with automatic function calling, the SDK
+    answers the function calls of the response that ended and asks the model again. (A
+    ``CONTINUATION`` end is not one: the SDK's automatic continuation carries the same response
+    on; and a response that called no function is never followed by another, so other
+    candidates of it still streaming are kept.)
+    """
+    start = 0
+    calls = False  # whether the current response's first candidate has called a function
+    last = len(chunks) - 1
+    for position, chunk in enumerate(chunks):
+        candidates = chunk.candidates
+        if not candidates:
+            continue
+        candidate = candidates[0]
+        calls = calls or _calls_functions(candidate)
+        reason = candidate.finish_reason
+        if calls and reason is not None and position < last and reason != "CONTINUATION":
+            start, calls = position + 1, False
+    return chunks[start:] if start else chunks
+
+
 def _any_function_call(chunks: tuple[Any, ...]) -> bool:
-    """Whether any chunk's first candidate calls a function (attribute reads only: this runs
-    on the caller's thread when a stream ends)."""
+    """Whether any chunk's first candidate calls a function."""
     for chunk in chunks:
         candidates = chunk.candidates
         if candidates:
@@ -358,7 +386,8 @@ def _merge_parts(parts: list[Any]) -> list[Any]:
 
 
 def merge_chunks(chunks: tuple[Any, ...] | list[Any]) -> Any:
-    """One ``GenerateContentResponse`` from a stream's chunks (None for no chunks)."""
+    """One ``GenerateContentResponse`` from the chunks of one streamed response (None for no
+    chunks; a stream with automatic function calling: see :func:`last_response`)."""
     if not chunks:
         return None
     from google.genai import types
