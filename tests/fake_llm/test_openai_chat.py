@@ -323,3 +323,47 @@ def test_azure_client_uses_the_deployment_path(fake_llm: FakeLLMServer) -> None:
     assert request.path == "/openai/deployments/my-deployment/chat/completions"
     assert request.query_value("api-version") == "2024-10-21"
     assert request.api == "openai-chat-completions"
+
+
+def test_n_choices_give_choice_zero_the_reply_and_the_others_stop(
+    client: openai.OpenAI, fake_llm: FakeLLMServer
+) -> None:
+    fake_llm.queue_reply(text="A B", finish_reason="length", times=2)
+    completion = client.chat.completions.create(model="gpt-4o", messages=MESSAGES, n=3)
+    chunks = list(
+        client.chat.completions.create(model="gpt-4o", messages=MESSAGES, n=3, stream=True)
+    )
+
+    assert [c.finish_reason for c in completion.choices] == ["length", "stop", "stop"]
+    assert [c.message.content for c in completion.choices] == ["A B"] * 3
+    finishes = [(c.choices[0].index, c.choices[0].finish_reason) for c in chunks]
+    assert [f for f in finishes if f[1]] == [(0, "length"), (1, "stop"), (2, "stop")]
+    for index in range(3):
+        text = "".join(
+            c.choices[0].delta.content or "" for c in chunks if c.choices[0].index == index
+        )
+        assert text == "A B"
+
+
+def test_azure_streams_open_with_a_prompt_filter_chunk(fake_llm: FakeLLMServer) -> None:
+    with openai.AzureOpenAI(
+        api_key="k",
+        azure_endpoint=fake_llm.azure_endpoint,
+        api_version="2024-10-21",
+        max_retries=0,
+    ) as client:
+        chunks = list(
+            client.chat.completions.create(model="my-deployment", messages=MESSAGES, stream=True)
+        )
+        with openai.OpenAI(
+            api_key="k", base_url=fake_llm.openai_base_url, max_retries=0
+        ) as plain_client:
+            plain = list(
+                plain_client.chat.completions.create(model="gpt-4o", messages=MESSAGES, stream=True)
+            )
+
+    first = chunks[0]
+    assert (first.choices, first.id, first.model, first.created) == ([], "", "", 0)
+    assert first.model_extra and first.model_extra["prompt_filter_results"]
+    assert chunks[1].model == "my-deployment" and chunks[1].id
+    assert plain[0].choices  # not on the plain OpenAI path

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from typing import Any
 
 import openai
 import pytest
@@ -206,3 +207,19 @@ async def test_async_stream_helper(fake_llm: FakeLLMServer) -> None:
     assert final.output_text == EXPECTED
     assert response.output_text == EXPECTED
     assert len(fake_llm.requests_for("openai-responses")) == 2
+
+
+def test_a_tool_call_naming_a_custom_tool_is_a_custom_tool_call_item(
+    fake_llm: FakeLLMServer,
+) -> None:
+    fake_llm.queue_reply(tool_calls=[ToolCall("run_sql", "SELECT 1")], times=2)
+    with openai.OpenAI(api_key="k", base_url=fake_llm.openai_base_url, max_retries=0) as client:
+        tools: Any = [{"type": "custom", "name": "run_sql"}]
+        response = client.responses.create(model="gpt-5", input="q", tools=tools)
+        with client.responses.stream(model="gpt-5", input="q", tools=tools) as stream:
+            final = stream.get_final_response()
+
+    for got in (response, final):
+        (item,) = got.output
+        assert item.type == "custom_tool_call"
+        assert (item.name, item.input) == ("run_sql", "SELECT 1")

@@ -18,10 +18,13 @@ removes before anything reaches the network.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
+import threading
+import time
 import weakref
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, NamedTuple, TypeVar, cast
 
 import openai
@@ -38,7 +41,7 @@ from voker_core.ai._openai._translate import (
     responses_outcome,
 )
 from voker_core.ai._recorder import LLMCall, Outcome
-from voker_core.ai._streams import StreamRecorder, observe_close, observe_stream
+from voker_core.ai._streams import StreamRecorder, _recorder_of, observe_close, observe_stream
 
 __all__ = [
     "CHAT",
@@ -48,14 +51,18 @@ __all__ = [
     "PendingCall",
     "begin",
     "begin_pending",
+    "keeping_completion",
+    "keeping_completion_async",
     "merge_named",
     "settle",
     "settle_async",
+    "watch_helper_errors",
 ]
 
 logger = logging.getLogger("voker")
 
 R = TypeVar("R")
+M = TypeVar("M")
 
 PENDING_HEADER = "x-voker-pending-call"
 # Set by the SDK's with_raw_response / with_streaming_response wrappers.
@@ -163,33 +170,138 @@ def begin_pending(
 
 
 class _BodyRecorder(StreamRecorder):
-    """``with_streaming_response`` without SSE: read what the caller read, when it closes."""
+    """``with_streaming_response`` without SSE: read what the caller read, when it closes.
 
-    __slots__ = ("_api", "_body", "_http")
+    ``latency_ms`` runs to when the body had arrived, not to the close: the caller's own work
+    inside its ``with`` block is not the model's. httpx closes the HTTP response itself as soon
+    as the body is read (:class:`_ReadClock` notes that moment); the body then becomes this
+    recorder's one item, stamped with it, so :meth:`StreamRecorder.finish` ends the call there.
+    """
+
+    __slots__ = ("_api", "_http", "read_at")
 
     def __init__(self, call: LLMCall, api: Api, http_response: Any) -> None:
         super().__init__(call)
         self._api = api
         self._http = weakref.ref(http_response)  # the hook lives on the response: no cycle
-        self._body: bytes | None = None
+        self.read_at: float | None = None  # set by _ReadClock when the body has been read
+        _ReadClock.watch(http_response, self)
 
     def finish(self) -> None:
-        if not self.call.done:
+        if not self.call.done and not self.items:
             # The body's bytes, if the caller read them; parsed later, on the delivery thread.
-            try:
-                self._body = self._http().content  # type: ignore[union-attr]  # raises unless read
-            except Exception:
-                self._body = None
+            body = _content_of(self._http())
+            if body is not None:
+                self.items.append(body)
+                if self.read_at is not None:
+                    self._times.append(self.read_at)
         super().finish()
 
     def outcome(self) -> Outcome:
-        if self._body is None:
-            return Outcome()
+        return _body_outcome(self._api, self.items[0] if self.items else None)
+
+
+class _ReadClock:
+    """Shadows an HTTP response's ``close``/``aclose`` on the instance: notes when it was first
+    closed (httpx closes a response itself once its body is read) on a :class:`_BodyRecorder`,
+    then closes.
+
+    Removes itself at the first close, which undoes the cycle it makes (response -> clock ->
+    response); the recorder is held weakly, so a dropped response takes nothing of ours along.
+    """
+
+    __slots__ = ("_method", "_name", "_recorder", "_response")
+
+    def __init__(
+        self, response: Any, name: str, method: Callable[..., Any], recorder: _BodyRecorder
+    ) -> None:
+        self._response = response
+        self._name = name
+        self._method = method
+        self._recorder = weakref.ref(recorder)
+
+    @classmethod
+    def watch(cls, response: Any, recorder: _BodyRecorder) -> None:
         try:
-            data = json.loads(self._body)
-        except ValueError:
-            return Outcome()
-        return self._api.outcome(self._api.model_class.model_validate(data))
+            for name in ("close", "aclose"):
+                method = getattr(type(response), name, None)
+                if callable(method):
+                    setattr(response, name, cls(response, name, method, recorder))
+        except Exception:
+            logger.warning("voker: failed to time a response's body (ignored)", exc_info=True)
+
+    def __call__(self) -> Any:
+        response = self._response
+        try:
+            recorder = self._recorder()
+            if recorder is not None and recorder.read_at is None:
+                recorder.read_at = time.perf_counter()
+            for name in ("close", "aclose"):  # either close ends the body: unhook both
+                if isinstance(vars(response).get(name), _ReadClock):
+                    delattr(response, name)
+        except Exception:
+            logger.warning("voker: failed to time a response's body (ignored)", exc_info=True)
+        return self._method(response)
+
+
+def _content_of(http_response: Any) -> bytes | None:
+    """An httpx response's body if it has been read (None otherwise: nothing is read here)."""
+    try:
+        return http_response.content  # type: ignore[no-any-return]  # raises unless read
+    except Exception:
+        return None
+
+
+def _body_outcome(api: Api, body: bytes | None) -> Outcome:
+    """The outcome of a response body's JSON (delivery thread); empty if it is not one."""
+    if body is None:
+        return Outcome()
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return Outcome()
+    return api.outcome(api.model_class.model_validate(data))
+
+
+def _fail_with_completion(call: LLMCall, api: Api, exc: BaseException) -> None:
+    """Record ``exc`` with the response it carries, if any: the SDK's parse helpers raise
+    after the model answered (``LengthFinishReasonError``... carry ``completion``), and the
+    tokens were spent all the same. Without one, :meth:`LLMCall.invoke` records the error."""
+    try:
+        completion = getattr(exc, "completion", None)
+        if isinstance(completion, api.model_class):
+            call.fail(exc, output=completion, translate=api.outcome)
+    except Exception:
+        logger.warning("voker: failed to record an OpenAI error (ignored)", exc_info=True)
+
+
+def keeping_completion(call: LLMCall, api: Api, method: Callable[..., R]) -> Callable[..., R]:
+    """``method`` (a ``parse``) for :meth:`LLMCall.invoke`, recording the response an error
+    carries (see :func:`_fail_with_completion`); the error reaches the caller unchanged."""
+
+    def parse(**kwargs: Any) -> R:
+        try:
+            return method(**kwargs)
+        except Exception as exc:
+            _fail_with_completion(call, api, exc)
+            raise
+
+    return parse
+
+
+def keeping_completion_async(
+    call: LLMCall, api: Api, method: Callable[..., Awaitable[R]]
+) -> Callable[..., Awaitable[R]]:
+    """The async twin of :func:`keeping_completion`."""
+
+    async def parse(**kwargs: Any) -> R:
+        try:
+            return await method(**kwargs)
+        except Exception as exc:
+            _fail_with_completion(call, api, exc)
+            raise
+
+    return parse
 
 
 def settle(
@@ -213,7 +325,15 @@ def settle(
         elif isinstance(result, LegacyAPIResponse):
             # with_raw_response: the body is read already; parse() is cached, so the caller's
             # own parse() returns this very object (for streams, the stream we observe).
-            _settle_parsed(call, result.parse(), api, hide_usage_chunk)
+            try:
+                parsed = result.parse()
+            except Exception as exc:
+                # A parse helper's error (length limit, invalid JSON...): the caller's own
+                # parse() raises it too. The response is recorded from its body.
+                body = _content_of(result.http_response)
+                call.fail(exc, output=body, translate=functools.partial(_body_outcome, api))
+            else:
+                _settle_parsed(call, parsed, api, hide_usage_chunk)
         elif isinstance(result, BaseAPIResponse):
             # with_streaming_response: nothing read yet.
             if getattr(result, "_is_sse_stream", False):
@@ -250,6 +370,101 @@ def _observe(stream: Any, call: LLMCall, api: Api, hide_usage_chunk: bool) -> No
         observe_stream(stream, recorder)
     else:
         observe_stream(stream, api.stream_recorder(call))
+
+
+_helper_classes: dict[type, type] = {}
+_helper_lock = threading.Lock()
+
+
+def watch_helper_errors(manager: M) -> M:
+    """Have the helper stream ``manager`` opens (``ChatCompletionStream``, ``ResponseStream``...)
+    report its own errors; returns ``manager``, whose class becomes a cached subclass (same
+    name) with the same behaviour.
+
+    The helpers raise on their own while reading a stream that did not fail (Chat's
+    ``LengthFinishReasonError`` / ``ContentFilterFinishReasonError`` for a parsed format, a
+    format's validation error...). The raw stream we observe never sees that exception: it is
+    only dropped, which would record a success. So the helper's iterator is wrapped to record
+    the exception the caller gets, with the output read so far (see :func:`_wrap_helper`).
+    """
+    try:
+        manager.__class__ = _helper_class(type(manager))
+    except Exception:
+        logger.warning("voker: failed to observe a stream helper (ignored)", exc_info=True)
+    return manager
+
+
+def _helper_class(base: type) -> type:
+    cls = _helper_classes.get(base)
+    if cls is not None:
+        return cls
+    namespace: dict[str, Any] = {
+        "__module__": base.__module__,
+        "__qualname__": base.__qualname__,
+        "__doc__": base.__doc__,
+    }
+    if hasattr(base, "__aenter__"):
+        base_aenter = base.__aenter__
+
+        async def __aenter__(self: Any) -> Any:
+            stream = await base_aenter(self)
+            _wrap_helper(stream)
+            return stream
+
+        namespace["__aenter__"] = __aenter__
+    else:
+        base_enter = base.__enter__  # type: ignore[attr-defined]
+
+        def __enter__(self: Any) -> Any:
+            stream = base_enter(self)
+            _wrap_helper(stream)
+            return stream
+
+        namespace["__enter__"] = __enter__
+    with _helper_lock:
+        cls = _helper_classes.get(base)
+        if cls is None:
+            cls = _helper_classes[base] = type(base.__name__, (base,), namespace)
+    return cls
+
+
+def _wrap_helper(stream: Any) -> None:
+    """Wrap the helper's per-item handler (its state's ``handle_chunk``/``handle_event``, sync
+    in both the sync and async helpers): the helpers raise there.
+
+    Not the helper's iterator: by the time its exception leaves that, the raw stream's loop
+    over our observed stream has been unwound, which ends (records) the call as a success.
+    """
+    try:
+        recorder = _recorder_of(stream._raw_stream)
+        state = stream._state
+        if recorder is None:
+            return
+        for name in ("handle_chunk", "handle_event"):
+            handle = getattr(state, name, None)
+            if callable(handle):
+                setattr(state, name, _recording_errors(handle, recorder))
+    except Exception:
+        logger.warning("voker: failed to observe a stream helper (ignored)", exc_info=True)
+
+
+def _recording_errors(handle: Callable[[Any], R], recorder: StreamRecorder) -> Callable[[Any], R]:
+    def handle_item(item: Any) -> R:
+        try:
+            return handle(item)
+        except Exception as exc:
+            _fail_stream(recorder, exc)
+            raise
+
+    return handle_item
+
+
+def _fail_stream(recorder: StreamRecorder, exc: BaseException) -> None:
+    """Record the helper's ``exc`` (a no-op when the raw stream failed first: recorded)."""
+    try:
+        recorder.fail(exc)
+    except Exception:
+        logger.warning("voker: failed to record a stream (ignored)", exc_info=True)
 
 
 def merge_named(

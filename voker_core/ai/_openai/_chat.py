@@ -34,9 +34,12 @@ from voker_core.ai._openai._calls import (
     CHAT,
     begin,
     begin_pending,
+    keeping_completion,
+    keeping_completion_async,
     merge_named,
     settle,
     settle_async,
+    watch_helper_errors,
 )
 from voker_core.ai._openai._typing import ChatCreateNonStreaming, ChatCreateStreaming
 
@@ -91,7 +94,7 @@ class Completions(_completions.Completions):
             voker_properties,
         )
         call, send, _ = begin(self, CHAT, kwargs, stream=False)
-        result = call.invoke(super().parse, send)
+        result = call.invoke(keeping_completion(call, CHAT, super().parse), send)
         return settle(call, result, CHAT)
 
     def stream(
@@ -120,7 +123,7 @@ class Completions(_completions.Completions):
             voker_properties,
         )
         _, send = begin_pending(self, CHAT, kwargs)
-        return super().stream(**send)
+        return watch_helper_errors(super().stream(**send))
 
 
 class AsyncCompletions(_completions.AsyncCompletions):
@@ -163,7 +166,7 @@ class AsyncCompletions(_completions.AsyncCompletions):
             voker_properties,
         )
         call, send, _ = begin(self, CHAT, kwargs, stream=False)
-        result = await call.ainvoke(super().parse, send)
+        result = await call.ainvoke(keeping_completion_async(call, CHAT, super().parse), send)
         return await settle_async(call, result, CHAT, False)
 
     def stream(
@@ -189,7 +192,7 @@ class AsyncCompletions(_completions.AsyncCompletions):
             voker_properties,
         )
         _, send = begin_pending(self, CHAT, kwargs)
-        return super().stream(**send)
+        return watch_helper_errors(super().stream(**send))
 
 
 class Chat(_chat.Chat):

@@ -29,9 +29,12 @@ from voker_core.ai._openai._calls import (
     RESPONSES,
     begin,
     begin_pending,
+    keeping_completion,
+    keeping_completion_async,
     merge_named,
     settle,
     settle_async,
+    watch_helper_errors,
 )
 from voker_core.ai._openai._typing import ResponsesCreateNonStreaming, ResponsesCreateStreaming
 from voker_core.ai._recorder import split_voker_kwargs
@@ -88,7 +91,7 @@ class Responses(_responses.Responses):
             voker_properties,
         )
         call, send, _ = begin(self, RESPONSES, kwargs)
-        result = call.invoke(super().parse, send)
+        result = call.invoke(keeping_completion(call, RESPONSES, super().parse), send)
         return settle(call, result, RESPONSES)
 
     def stream(
@@ -119,7 +122,7 @@ class Responses(_responses.Responses):
         if _resumes(kwargs):
             return super().stream(**split_voker_kwargs(kwargs)[0])
         _, send = begin_pending(self, RESPONSES, kwargs)
-        return super().stream(**send)
+        return watch_helper_errors(super().stream(**send))
 
 
 class AsyncResponses(_responses.AsyncResponses):
@@ -162,7 +165,7 @@ class AsyncResponses(_responses.AsyncResponses):
             voker_properties,
         )
         call, send, _ = begin(self, RESPONSES, kwargs)
-        result = await call.ainvoke(super().parse, send)
+        result = await call.ainvoke(keeping_completion_async(call, RESPONSES, super().parse), send)
         return await settle_async(call, result, RESPONSES, False)
 
     def stream(
@@ -190,4 +193,4 @@ class AsyncResponses(_responses.AsyncResponses):
         if _resumes(kwargs):
             return super().stream(**split_voker_kwargs(kwargs)[0])
         _, send = begin_pending(self, RESPONSES, kwargs)
-        return super().stream(**send)
+        return watch_helper_errors(super().stream(**send))

@@ -42,6 +42,21 @@ _RESPONSES_FINAL_EVENTS = frozenset(
 _RESPONSES_SNAPSHOT_EVENTS = frozenset(
     {"response.created", "response.in_progress", "response.queued"}
 )
+# Output items the caller's code must act on (run a tool, return its output): the turn ended
+# for a tool, as Chat's "tool_calls". The hosted tools' items (web_search_call, mcp_call...) ran
+# on OpenAI's side and do not end the turn.
+_RESPONSES_CLIENT_TOOL_CALLS = frozenset(
+    {
+        "function_call",
+        "custom_tool_call",
+        "computer_call",
+        "local_shell_call",
+        "shell_call",
+        "apply_patch_call",
+    }
+)
+# A chunk's response-level fields, which Azure's prompt-filter first chunk leaves empty.
+_CHUNK_HEADER = ("id", "created", "model", "service_tier", "system_fingerprint")
 
 
 def _dump(obj: Any) -> Any:
@@ -105,7 +120,7 @@ def responses_finish_reason(response: Any) -> str | None:
     status = getattr(response, "status", None)
     if status == "completed":
         for item in getattr(response, "output", None) or ():
-            if getattr(item, "type", None) == "function_call":
+            if _is_client_tool_call(item):
                 return "tool_calls"
         return "stop"
     if status == "incomplete":
@@ -114,6 +129,14 @@ def responses_finish_reason(response: Any) -> str | None:
     if status == "failed":
         return "error"
     return None  # queued / in_progress (background responses) / cancelled
+
+
+def _is_client_tool_call(item: Any) -> bool:
+    kind = getattr(item, "type", None)
+    if kind in _RESPONSES_CLIENT_TOOL_CALLS:
+        return True
+    # Tool search runs on either side; only a client-side search waits for the caller.
+    return kind == "tool_search_call" and getattr(item, "execution", None) == "client"
 
 
 # -- whole responses ------------------------------------------------------------------------------
@@ -155,7 +178,7 @@ class ChatStreamOutput:
 
     def to_dict(self) -> dict[str, Any]:
         chunks = self._chunks
-        first = chunks[0] if chunks else None
+        header = _chunk_header(chunks)
         usage: Any = self._usage
         choices: dict[int, dict[str, Any]] = {}
         for chunk in chunks:
@@ -164,15 +187,36 @@ class ChatStreamOutput:
             for choice in getattr(chunk, "choices", None) or ():
                 _accumulate_choice(choices, choice)
         return {
-            "id": getattr(first, "id", None),
+            "id": header["id"],
             "object": "chat.completion",
-            "created": getattr(first, "created", None),
-            "model": getattr(first, "model", None),
+            "created": header["created"],
+            "model": header["model"],
             "choices": [_finish_choice(choices[i]) for i in sorted(choices)],
             "usage": _dump(usage),
-            "service_tier": getattr(first, "service_tier", None),
-            "system_fingerprint": getattr(first, "system_fingerprint", None),
+            "service_tier": header["service_tier"],
+            "system_fingerprint": header["system_fingerprint"],
         }
+
+
+def _chunk_header(
+    chunks: tuple[Any, ...], names: tuple[str, ...] = _CHUNK_HEADER
+) -> dict[str, Any]:
+    """Each of ``names`` from the first chunk that has it set (non-empty), else None.
+
+    Not simply the first chunk's: Azure opens every stream with a prompt-filter chunk whose
+    ``id``/``model`` are ``""`` and ``created`` 0 (the real values come with the next chunk).
+    """
+    found: dict[str, Any] = dict.fromkeys(names)
+    missing = list(names)
+    for chunk in chunks:
+        for name in tuple(missing):
+            value = getattr(chunk, name, None)
+            if value:
+                found[name] = value
+                missing.remove(name)
+        if not missing:
+            break
+    return found
 
 
 def _accumulate_choice(choices: dict[int, dict[str, Any]], choice: Any) -> None:
@@ -327,15 +371,17 @@ class ChatStreamRecorder(StreamRecorder):
             if usage is None and chunk.usage is not None:
                 usage = chunk.usage
             if finish is None:
+                # Choice 0's, as for a whole completion (chat_outcome): with n > 1 the choices
+                # finish in any order, for different reasons.
                 for choice in chunk.choices:
-                    if choice.finish_reason:
+                    if choice.finish_reason and not choice.index:
                         finish = choice.finish_reason
                         break
             if usage is not None and finish is not None:
                 break
         return Outcome(
             output=ChatStreamOutput(chunks, usage),
-            model=chunks[0].model if chunks else None,
+            model=_chunk_header(chunks, ("model",))["model"],
             usage=chat_usage(usage),
             finish_reason=_chat_finish(finish),
         )

@@ -5,10 +5,18 @@ lines ending with `data: [DONE]`; with `stream_options.include_usage` every chun
 `"usage": null` and a last chunk with empty `choices` carries the usage), and `Response` with the
 Responses event stream (`event:` + `data:` frames with `sequence_number`, ending with
 `response.completed`, no `[DONE]`).
+
+Chat extras, as the real services do: a request with `n` > 1 gets `n` choices (choice 0 is the
+scripted reply; the others repeat its text and finish with `stop`, so a test can tell choice 0's
+finish reason from theirs); a stream answered on Azure's deployment path opens with Azure's
+prompt-filter chunk (`choices: []`, `id`/`model` `""`, `created` 0, `prompt_filter_results`).
+Responses: a `ToolCall` naming a `custom` tool of the request becomes a `custom_tool_call` item
+(its `input`: the arguments, verbatim when a string).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import time
 from collections.abc import Mapping
@@ -52,6 +60,32 @@ def openai_error_body(status: int, message: str, error_type: str | None) -> dict
     }
 
 
+@dataclasses.dataclass(frozen=True)
+class _ChatCallInfo(CallInfo):
+    """A Chat request's summary, plus what shapes the answer beyond the reply."""
+
+    choices: int = 1  # the request's `n`
+    azure: bool = False  # sent to an Azure deployment path
+
+
+_AZURE_PROMPT_FILTER = {
+    "choices": [],
+    "created": 0,
+    "id": "",
+    "model": "",
+    "object": "",
+    "prompt_filter_results": [
+        {
+            "prompt_index": 0,
+            "content_filter_results": {
+                kind: {"filtered": False, "severity": "safe"}
+                for kind in ("hate", "self_harm", "sexual", "violence")
+            },
+        }
+    ],
+}
+
+
 class OpenAIChat(Provider):
     """POST `/v1/chat/completions` (also Azure's `/openai/deployments/{d}/chat/completions`)."""
 
@@ -79,7 +113,8 @@ class OpenAIChat(Provider):
         include_usage = isinstance(stream_options, Mapping) and bool(
             stream_options.get("include_usage")
         )
-        return CallInfo(
+        n = body.get("n")
+        return _ChatCallInfo(
             api=self.api,
             model=str(body.get("model") or params.get("deployment") or "gpt-fake"),
             stream=bool(body.get("stream")),
@@ -88,6 +123,8 @@ class OpenAIChat(Provider):
             schema=schema,
             json_mode=json_mode,
             include_usage=include_usage,
+            choices=n if isinstance(n, int) and n > 1 else 1,
+            azure="deployment" in params,
         )
 
     def render(self, call: CallInfo, reply: ResolvedReply, serial: int) -> Any:
@@ -118,6 +155,15 @@ class OpenAIChat(Provider):
                     "logprobs": None,
                     "finish_reason": reply.finish_reason,
                 }
+            ]
+            + [
+                {
+                    "index": index,
+                    "message": {**message, "content": reply.text, "tool_calls": None},
+                    "logprobs": None,
+                    "finish_reason": "stop",
+                }
+                for index in range(1, _choice_count(call))
             ],
             "usage": chat_usage(reply),
             "service_tier": "default",
@@ -143,10 +189,19 @@ class OpenAIChat(Provider):
                 payload["usage"] = None
             return payload
 
-        def delta(content: dict[str, Any], finish: str | None = None) -> list[dict[str, Any]]:
-            return [{"index": 0, "delta": content, "logprobs": None, "finish_reason": finish}]
+        def delta(
+            content: dict[str, Any], finish: str | None = None, index: int = 0
+        ) -> list[dict[str, Any]]:
+            return [{"index": index, "delta": content, "logprobs": None, "finish_reason": finish}]
 
-        frames = [chunk(delta({"role": "assistant", "content": "", "refusal": None}))]
+        frames = []
+        if isinstance(call, _ChatCallInfo) and call.azure:
+            frames.append(
+                {**_AZURE_PROMPT_FILTER, "usage": None}
+                if call.include_usage
+                else {**_AZURE_PROMPT_FILTER}
+            )
+        frames.append(chunk(delta({"role": "assistant", "content": "", "refusal": None})))
         frames += [chunk(delta({"content": piece})) for piece in split_text(reply.text, chunk_size)]
         for index, tc in enumerate(reply.tool_calls):
             head = {
@@ -161,6 +216,9 @@ class OpenAIChat(Provider):
                 for piece in split_arguments(tc.arguments_json())
             ]
         frames.append(chunk(delta({}, reply.finish_reason)))
+        for index in range(1, _choice_count(call)):  # the other choices, after choice 0
+            role = {"role": "assistant", "content": reply.text}
+            frames += [chunk(delta(role, index=index)), chunk(delta({}, "stop", index))]
         if call.include_usage:
             final = chunk([])
             final["usage"] = chat_usage(reply)
@@ -169,6 +227,13 @@ class OpenAIChat(Provider):
 
     def error_body(self, status: int, message: str, error_type: str | None, serial: int) -> Any:
         return openai_error_body(status, message, error_type)
+
+
+@dataclasses.dataclass(frozen=True)
+class _ResponsesCallInfo(CallInfo):
+    """A Responses request's summary, plus the names of its `custom` (free-form) tools."""
+
+    custom_tools: frozenset[str] = frozenset()
 
 
 class OpenAIResponses(Provider):
@@ -198,7 +263,14 @@ class OpenAIResponses(Provider):
             if isinstance(text_config, Mapping)
             else (None, False)
         )
-        return CallInfo(
+        tools = body.get("tools")
+        custom = frozenset(
+            str(tool.get("name"))
+            for tool in (tools if isinstance(tools, list) else [])
+            if isinstance(tool, Mapping) and tool.get("type") == "custom"
+        )
+        return _ResponsesCallInfo(
+            custom_tools=custom,
             api=self.api,
             model=str(body.get("model") or "gpt-fake"),
             stream=bool(body.get("stream")),
@@ -218,9 +290,14 @@ class OpenAIResponses(Provider):
         pending = self._response(call, reply, serial, done=False)
         events.append({"type": "response.created", "response": pending})
         events.append({"type": "response.in_progress", "response": pending})
-        for index, item in enumerate(_output_items(reply, serial)):
+        for index, item in enumerate(_output_items(call, reply, serial)):
             if item["type"] == "message":
                 events += _message_events(item, index, chunk_size)
+            elif item["type"] == "custom_tool_call":
+                events += [
+                    {"type": kind, "output_index": index, "item": item}
+                    for kind in ("response.output_item.added", "response.output_item.done")
+                ]
             else:
                 events += _function_call_events(item, index)
         events.append(
@@ -260,7 +337,7 @@ class OpenAIResponses(Provider):
             "instructions": None,
             "max_output_tokens": None,
             "model": reply.model,
-            "output": _output_items(reply, serial) if done else [],
+            "output": _output_items(call, reply, serial) if done else [],
             "parallel_tool_calls": True,
             "previous_response_id": None,
             "reasoning": {"effort": None, "summary": None},
@@ -276,6 +353,10 @@ class OpenAIResponses(Provider):
             "user": None,
             "metadata": {},
         }
+
+
+def _choice_count(call: CallInfo) -> int:
+    return call.choices if isinstance(call, _ChatCallInfo) else 1
 
 
 def chat_usage(reply: ResolvedReply) -> dict[str, Any]:
@@ -325,7 +406,8 @@ def _chat_format(value: Any, *, nested: bool = True) -> tuple[Mapping[str, Any] 
     return (schema if isinstance(schema, Mapping) else {}), True
 
 
-def _output_items(reply: ResolvedReply, serial: int) -> list[dict[str, Any]]:
+def _output_items(call: CallInfo, reply: ResolvedReply, serial: int) -> list[dict[str, Any]]:
+    custom = call.custom_tools if isinstance(call, _ResponsesCallInfo) else frozenset()
     items: list[dict[str, Any]] = []
     if reply.text or not reply.tool_calls:
         items.append(
@@ -338,16 +420,19 @@ def _output_items(reply: ResolvedReply, serial: int) -> list[dict[str, Any]]:
             }
         )
     for index, tc in enumerate(reply.tool_calls):
-        items.append(
-            {
-                "id": f"fc_fake{serial:08d}{index}",
-                "type": "function_call",
-                "status": "completed",
-                "call_id": tc.id,
-                "name": tc.name,
-                "arguments": tc.arguments_json(),
-            }
-        )
+        item: dict[str, Any] = {
+            "id": f"fc_fake{serial:08d}{index}",
+            "type": "function_call",
+            "status": "completed",
+            "call_id": tc.id,
+            "name": tc.name,
+        }
+        if tc.name in custom:
+            text = tc.arguments if isinstance(tc.arguments, str) else tc.arguments_json()
+            item.update(id=f"ctc_fake{serial:08d}{index}", type="custom_tool_call", input=text)
+        else:
+            item["arguments"] = tc.arguments_json()
+        items.append(item)
     return items
 
 

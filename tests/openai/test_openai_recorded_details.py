@@ -1,0 +1,243 @@
+"""What lands for calls whose response is out of the ordinary: Azure's prompt-filter first
+chunk, ``parse`` helpers that raise after the model answered, ``with_streaming_response``
+bodies read long before the caller closes, and ``n`` > 1 choices."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from typing import Any
+
+import openai
+import pytest
+from pydantic import BaseModel
+
+from tests.openai.helpers import (
+    CHAT_ARGS,
+    RESPONSES_ARGS,
+    VOKER,
+    awrapped,
+    check_usage,
+    llm_events,
+    one_event,
+    wrapped,
+)
+from voker_core.ai import provider_openai
+from voker_core.testing.fake_llm import Reply, ToolCall, Usage
+
+
+class Person(BaseModel):
+    name: str
+    age: int
+
+
+PERSON = {"name": "Ada", "age": 36}
+CUT_SHORT = Reply(structured=PERSON, finish_reason="length", usage=Usage(40, 16))
+
+
+# -- Azure ----------------------------------------------------------------------------------------
+
+
+def test_azure_stream_takes_model_and_ids_from_the_chunks_after_the_prompt_filter(
+    fake_llm: Any, voker_client: Any, voker_server: Any
+) -> None:
+    fake_llm.queue_reply(model="gpt-4o-2024-08-06")
+    client = provider_openai.AzureOpenAI(
+        azure_endpoint=fake_llm.azure_endpoint,
+        api_version="2024-10-21",
+        api_key="fake-key",
+        max_retries=0,
+        voker_client=voker_client,
+    )
+    with client:
+        stream = client.chat.completions.create(
+            **{**CHAT_ARGS, "model": "my-deployment"}, **VOKER, stream=True
+        )
+        chunks = list(stream)
+    assert chunks[0].model == "" and not chunks[0].choices  # Azure's prompt-filter chunk
+    props = one_event(voker_client, voker_server)["properties"]
+    assert props["model"] == "gpt-4o-2024-08-06"
+    output = props["output"]
+    assert output["model"] == "gpt-4o-2024-08-06"
+    assert output["id"] == chunks[1].id and output["id"]
+    assert output["created"] == chunks[1].created > 0
+    assert output["system_fingerprint"] == chunks[1].system_fingerprint
+    assert output["choices"][0]["message"]["content"] == fake_llm.requests[0].reply.text
+    check_usage(props, fake_llm.requests[0].reply)
+    assert props["finish_reason"] == "stop"
+    assert props["error"] is None
+    assert props["latency_ms"] > 0
+
+
+# -- parse helpers raising after the model answered ----------------------------------------------
+
+
+def _check_cut_short(props: dict[str, Any], fake_llm: Any) -> None:
+    """The call failed as the caller saw, and what the model spent and said is kept."""
+    assert props["error"]["type"] == "LengthFinishReasonError"
+    assert props["finish_reason"] == "length"
+    assert props["model"] == CHAT_ARGS["model"]
+    check_usage(props, fake_llm.requests[0].reply)
+    message = props["output"]["choices"][0]["message"]
+    assert json.loads(message["content"]) == PERSON
+    assert props["latency_ms"] > 0
+
+
+def test_parse_cut_short_records_the_error_with_the_completion(
+    fake_llm: Any, voker_client: Any, voker_server: Any
+) -> None:
+    fake_llm.queue_reply(CUT_SHORT)
+    with wrapped(fake_llm, voker_client) as client:
+        with pytest.raises(openai.LengthFinishReasonError) as caught:
+            client.chat.completions.parse(**CHAT_ARGS, **VOKER, response_format=Person)
+    assert caught.value.completion.usage.total_tokens == 56  # type: ignore[union-attr]
+    _check_cut_short(one_event(voker_client, voker_server)["properties"], fake_llm)
+
+
+async def test_async_parse_cut_short_records_the_error_with_the_completion(
+    fake_llm: Any, voker_client: Any, voker_server: Any
+) -> None:
+    fake_llm.queue_reply(CUT_SHORT)
+    async with awrapped(fake_llm, voker_client) as client:
+        with pytest.raises(openai.LengthFinishReasonError):
+            await client.chat.completions.parse(**CHAT_ARGS, **VOKER, response_format=Person)
+    _check_cut_short(one_event(voker_client, voker_server)["properties"], fake_llm)
+
+
+def test_raw_response_parse_cut_short_records_the_error_quietly(
+    fake_llm: Any, voker_client: Any, voker_server: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    fake_llm.queue_reply(CUT_SHORT)
+    with caplog.at_level(logging.WARNING, logger="voker"):
+        with wrapped(fake_llm, voker_client) as client:
+            raw = client.chat.completions.with_raw_response.parse(
+                **CHAT_ARGS, **VOKER, response_format=Person
+            )
+            with pytest.raises(openai.LengthFinishReasonError):
+                raw.parse()
+    assert not caplog.records
+    _check_cut_short(one_event(voker_client, voker_server)["properties"], fake_llm)
+
+
+def test_stream_manager_cut_short_records_the_callers_error(
+    fake_llm: Any, voker_client: Any, voker_server: Any
+) -> None:
+    fake_llm.queue_reply(CUT_SHORT)
+    with wrapped(fake_llm, voker_client) as client:
+        with pytest.raises(openai.LengthFinishReasonError) as caught:
+            with client.chat.completions.stream(
+                **CHAT_ARGS, **VOKER, response_format=Person
+            ) as stream:
+                stream.get_final_completion()
+    props = one_event(voker_client, voker_server)["properties"]
+    assert props["error"]["type"] == "LengthFinishReasonError"
+    assert props["error"]["message"] == str(caught.value)
+    assert props["finish_reason"] == "length"
+    assert props["model"] == CHAT_ARGS["model"]
+    assert json.loads(props["output"]["choices"][0]["message"]["content"]) == PERSON
+    # The usage chunk follows the one the helper raised at: never read, by the caller either.
+    assert props["usage"] is None and caught.value.completion.usage is None
+
+
+async def test_async_stream_manager_cut_short_records_the_callers_error(
+    fake_llm: Any, voker_client: Any, voker_server: Any
+) -> None:
+    fake_llm.queue_reply(CUT_SHORT)
+    async with awrapped(fake_llm, voker_client) as client:
+        with pytest.raises(openai.LengthFinishReasonError):
+            async with client.chat.completions.stream(
+                **CHAT_ARGS, **VOKER, response_format=Person
+            ) as stream:
+                async for _ in stream:
+                    pass
+    props = one_event(voker_client, voker_server)["properties"]
+    assert props["error"]["type"] == "LengthFinishReasonError"
+    assert props["finish_reason"] == "length"
+
+
+# -- with_streaming_response: latency ends when the body is read -----------------------------
+
+
+def test_streaming_response_latency_ends_when_the_body_is_read(
+    fake_llm: Any, voker_client: Any, voker_server: Any
+) -> None:
+    fake_llm.queue_reply(Reply(text="fast", delay=0.2), times=2)
+    with wrapped(fake_llm, voker_client) as client:
+        with client.chat.completions.with_streaming_response.create(
+            **CHAT_ARGS, **VOKER
+        ) as response:
+            completion = response.parse()
+            time.sleep(1.0)  # the caller's own work inside the block
+        with client.responses.with_streaming_response.create(**RESPONSES_ARGS, **VOKER) as response:
+            response.parse()
+            time.sleep(1.0)
+    events = llm_events(voker_client, voker_server)
+    assert len(events) == 2
+    for event in events:
+        props = event["properties"]
+        assert 200 <= props["latency_ms"] < 900, props["latency_ms"]
+        assert props["error"] is None
+        assert props["finish_reason"] == "stop"
+        assert props["usage"]["output_tokens"] == 1
+    assert events[0]["properties"]["output"]["choices"][0]["message"]["content"] == "fast"
+    assert events[0]["properties"]["model"] == completion.model
+
+
+async def test_async_streaming_response_latency_ends_when_the_body_is_read(
+    fake_llm: Any, voker_client: Any, voker_server: Any
+) -> None:
+    fake_llm.queue_reply(Reply(text="fast", delay=0.2))
+    async with awrapped(fake_llm, voker_client) as client:
+        async with client.chat.completions.with_streaming_response.create(
+            **CHAT_ARGS, **VOKER
+        ) as response:
+            await response.parse()
+            time.sleep(1.0)
+    props = one_event(voker_client, voker_server)["properties"]
+    assert 200 <= props["latency_ms"] < 900, props["latency_ms"]
+    assert props["output"]["choices"][0]["message"]["content"] == "fast"
+
+
+# -- n > 1 ----------------------------------------------------------------------------------------
+
+
+def test_n_choices_record_choice_zeros_finish_reason_streamed_or_not(
+    fake_llm: Any, voker_client: Any, voker_server: Any
+) -> None:
+    # Choice 0 stops at the length limit, the other one (streamed after it) naturally.
+    fake_llm.queue_reply(Reply(text="A B", finish_reason="length"), times=2)
+    with wrapped(fake_llm, voker_client) as client:
+        client.chat.completions.create(**CHAT_ARGS, **VOKER, n=2)
+        list(client.chat.completions.create(**CHAT_ARGS, **VOKER, n=2, stream=True))
+    events = llm_events(voker_client, voker_server)
+    assert [e["properties"]["stream"] for e in events] == [False, True]
+    for event in events:
+        props = event["properties"]
+        assert [c["finish_reason"] for c in props["output"]["choices"]] == ["length", "stop"]
+        assert props["finish_reason"] == "length"
+        assert props["error"] is None
+        assert props["model"] == CHAT_ARGS["model"]
+        assert props["usage"]["output_tokens"] == 2
+
+
+# -- Responses: client-side tool calls ------------------------------------------------------------
+
+
+def test_a_custom_tool_call_item_finishes_with_tool_calls(
+    fake_llm: Any, voker_client: Any, voker_server: Any
+) -> None:
+    fake_llm.queue_reply(Reply(tool_calls=[ToolCall("run_sql", "SELECT 1")]), times=2)
+    tools: Any = [{"type": "custom", "name": "run_sql"}]
+    with wrapped(fake_llm, voker_client) as client:
+        response = client.responses.create(**RESPONSES_ARGS, **VOKER, tools=tools)
+        list(client.responses.create(**RESPONSES_ARGS, **VOKER, tools=tools, stream=True))
+    assert response.output[0].type == "custom_tool_call"
+    events = llm_events(voker_client, voker_server)
+    assert [e["properties"]["stream"] for e in events] == [False, True]
+    for event in events:
+        props = event["properties"]
+        assert props["finish_reason"] == "tool_calls"
+        assert props["output"]["output"][0]["type"] == "custom_tool_call"
+        assert props["error"] is None
+        check_usage(props, fake_llm.requests[0].reply)
