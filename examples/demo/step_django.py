@@ -75,7 +75,10 @@ def run(demo: Demo) -> StepResult:
             response.raise_for_status()
             demo.out.detail(username, message)
             demo.out.detail("bot", response.json()["reply"])
-        session = browser.cookies["sessionid"]
+        # Voker gets an id derived from the session cookie, never the cookie (a credential).
+        from voker_django import session_id_for
+
+        session = session_id_for(browser.cookies["sessionid"])
     return StepResult(
         "Django", agent="demo-chat", sessions={session}, expected_llm=len(TURNS), person=person
     )
