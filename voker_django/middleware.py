@@ -88,15 +88,15 @@ class _Request:
             and self.session.needs_django_session
         )
 
-    def save_pending_session(self) -> None:
-        # A first-time visitor's session picked inside the view's transaction is saved now,
-        # outside it and before SessionMiddleware sets its cookie (see voker_django.sessions).
+    def ensure_session_saved(self) -> None:
+        # A first-time visitor's session created inside the view's transaction survives its
+        # rollback (see voker_django.sessions), before SessionMiddleware saves it again.
         if isinstance(self.session, SessionResolver):
-            self.session.save_pending()
+            self.session.ensure_saved()
 
     @property
-    def has_pending_session(self) -> bool:
-        return isinstance(self.session, SessionResolver) and self.session.has_pending
+    def session_created_in_atomic(self) -> bool:
+        return isinstance(self.session, SessionResolver) and self.session.created_in_atomic
 
     def headers_sent(self) -> None:
         # Whatever resolves the session from now on (a streamed body, a task the view left
@@ -134,7 +134,8 @@ class VokerMiddleware:
             response = self.get_response(request)
         if state.needs_session_before_headers(response):
             _resolve_quietly(state)
-        state.save_pending_session()
+        if state.session_created_in_atomic and response.status_code != 500:
+            state.ensure_session_saved()
         state.headers_sent()
         return bind_streaming(response, state.enter)
 
@@ -145,8 +146,10 @@ class VokerMiddleware:
             response = await get_response(request)
         if state.needs_session_before_headers(response):
             await _aresolve_quietly(state)
-        if state.has_pending_session:  # a query: off the event loop, as Django's own ORM calls
-            await sync_to_async(state.save_pending_session)()
+        # Not for a 500, whose session SessionMiddleware does not save either. A query: off
+        # the event loop, as Django's own ORM calls.
+        if state.session_created_in_atomic and response.status_code != 500:
+            await sync_to_async(state.ensure_session_saved)()
         state.headers_sent()
         return bind_streaming(response, state.enter)
 

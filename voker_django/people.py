@@ -131,7 +131,9 @@ def _is_djangos_lazy_user(user: LazyObject[Any]) -> bool:
     That one loads the session's user, which ``request.auser()`` loads too, asynchronously; any
     other lazy object (a token middleware's, say) may load someone else.
     """
-    setup = getattr(user, "_setupfunc", None)
+    # From the instance's own dict: getattr() on a LazyObject that lacks the attribute (any
+    # subclass but SimpleLazyObject) would load the object, a query, on the event loop.
+    setup = vars(user).get("_setupfunc")
     return getattr(setup, "__module__", "") == "django.contrib.auth.middleware"
 
 

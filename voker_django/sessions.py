@@ -24,11 +24,14 @@ key itself but :func:`session_id_for` of it: a keyed hash (HMAC with ``SECRET_KE
 the same key, so one browser is still one conversation, and useless as a cookie.
 
 A first-time visitor's session is created lazily, and the view may be inside
-``transaction.atomic()`` (or ``ATOMIC_REQUESTS``) at that moment. Saving it there would tie the
-session row to the view's transaction: a rollback deletes it and ``SessionMiddleware`` answers
-400 (``SessionInterrupted``) instead of the view's response. So inside an atomic block of the
-session store's database the resolver only picks the new key; the middleware saves the session
-under it once the view has returned (:meth:`SessionResolver.save_pending`).
+``transaction.atomic()`` (or ``ATOMIC_REQUESTS``) at that moment: the session row is then part of
+the view's transaction, and a rollback that the view survives (it catches the error) deletes it,
+after which ``SessionMiddleware`` answers 400 (``SessionInterrupted``) instead of the view's
+response. The session is still created there, as Django itself would (the view sees its key, and
+may save the session itself); the middleware checks after the view that the row is still there
+and, if it was rolled back, creates it again under the same key
+(:meth:`SessionResolver.ensure_saved`): one query, only for a session created inside a
+transaction.
 
 Caveats, by Django's design: logging in rotates the session key (``cycle_key``), so a visitor's
 Voker session changes at login; with the ``signed_cookies`` backend the key changes whenever
@@ -43,10 +46,9 @@ import uuid
 from typing import Any
 
 from asgiref.sync import sync_to_async
-from django.contrib.sessions.backends.base import VALID_KEY_CHARS
 from django.db import router, transaction
 from django.http import HttpRequest
-from django.utils.crypto import get_random_string, salted_hmac
+from django.utils.crypto import salted_hmac
 
 from voker_django._sync import call_blocking
 from voker_django.conf import VokerSettings, returned
@@ -112,7 +114,7 @@ class SessionResolver:
     Resolves once per request, whichever path comes first; the other path gets the same id.
     """
 
-    __slots__ = ("_headers_sent", "_lock", "_pending", "_request", "_settings", "_value")
+    __slots__ = ("_created_in_atomic", "_headers_sent", "_lock", "_request", "_settings", "_value")
 
     def __init__(self, request: HttpRequest, settings: VokerSettings) -> None:
         self._request = request
@@ -120,8 +122,8 @@ class SessionResolver:
         self._value: str | None = None
         self._lock = threading.Lock()
         self._headers_sent = False
-        # A new session key picked inside the view's transaction, saved by save_pending().
-        self._pending: str | None = None
+        # The key of a session created inside a transaction, checked by ensure_saved().
+        self._created_in_atomic: str | None = None
 
     @property
     def needs_django_session(self) -> bool:
@@ -133,35 +135,31 @@ class SessionResolver:
         """From now on create no Django session: its cookie could no longer reach the browser."""
         self._headers_sent = True
 
-    def save_pending(self) -> None:
-        """Save the session whose key was picked inside a transaction (see the module docstring).
+    def ensure_saved(self) -> None:
+        """After the view: re-create the session this resolver created inside a transaction, if
+        a rollback took its row away (see the module docstring).
 
-        The middleware calls it once the view has returned, so the row is written outside the
-        view's atomic block (``ATOMIC_REQUESTS`` wraps the view only) and before
-        ``SessionMiddleware`` sends the cookie. Never raises: a failure is logged, and the
-        browser simply starts a new Voker session on its next request.
+        Never raises: a failure is logged, and the browser simply starts a new Voker session on
+        its next request.
         """
-        key, self._pending = self._pending, None
+        key, self._created_in_atomic = self._created_in_atomic, None
         if key is None:
             return
         session = self._request.session
         try:
-            if session.session_key:
-                # The view saved or rotated the session itself (a login, say): its key is the
-                # browser's from now on; the events already sent keep the id of ours.
-                return
-            # The same two steps as SessionBase.create(), with the key the events already use;
-            # must_create refuses to overwrite an existing row.
-            session._session_key = key
+            if session.session_key != key or session.exists(key):
+                return  # rotated or flushed by the view (its key wins), or committed
+            # As SessionBase.create() does, with the key the events already use; must_create
+            # refuses to overwrite a row made meanwhile.
             session.save(must_create=True)
             session.modified = True  # SessionMiddleware sends the cookie
         except Exception:
             logger.warning("voker: could not save the new Django session", exc_info=True)
 
     @property
-    def has_pending(self) -> bool:
-        """Whether :meth:`save_pending` has a session to save."""
-        return self._pending is not None
+    def created_in_atomic(self) -> bool:
+        """Whether :meth:`ensure_saved` has a session to check."""
+        return self._created_in_atomic is not None
 
     def _django_session_key(self) -> str | None:
         """The request's Django session key, creating the session if it has none."""
@@ -170,15 +168,13 @@ class SessionResolver:
             return None
         key = session.session_key
         if not key:
-            if _in_session_transaction(session):
-                # Saving now would put the session row in the view's transaction (see the
-                # module docstring): pick the key now, save it after the view.
-                key = self._pending = get_random_string(32, VALID_KEY_CHARS)
-                return key
+            in_atomic = _in_session_transaction(session)
             # Creates the session (and its key); SessionMiddleware sees it modified and sends
             # the cookie with the response.
             session.save()
             key = session.session_key
+            if in_atomic:
+                self._created_in_atomic = key
         return key if isinstance(key, str) and key else None
 
     def __call__(self) -> str:

@@ -96,14 +96,15 @@ async def test_async_login_then_chat(
     assert event["person"] == str(user.pk)
 
 
+@pytest.mark.parametrize("middleware", ["TokenAuthMiddleware", "LazyTokenAuthMiddleware"])
 async def test_async_view_person_is_the_request_user_a_token_middleware_set(
-    settings: Any, voker: Any, llm: Any, make_user: Any, default_voker_client: Any
+    middleware: str, settings: Any, voker: Any, llm: Any, make_user: Any, default_voker_client: Any
 ) -> None:
     # A browser logged in as bob sends ada's API token: request.user is ada, in the view and
-    # in Voker, as for a sync view.
+    # in Voker, as for a sync view. (The lazy one is loaded off the event loop.)
     settings.MIDDLEWARE = [
         *settings.MIDDLEWARE[:-1],
-        "tests.django_tests.chat.middleware.TokenAuthMiddleware",
+        f"tests.django_tests.chat.middleware.{middleware}",
         settings.MIDDLEWARE[-1],
     ]
     ada = await sync_to_async(make_user)("ada")

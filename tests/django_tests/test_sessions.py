@@ -159,3 +159,20 @@ def test_a_rolled_back_transaction_around_the_first_llm_call_keeps_the_views_res
     ]
     assert {e["session"] for e in events} == {session_id_for(cookie)}
     assert {(e["agent"], e["person"]) for e in events} == {("support-bot", None)}
+
+
+def test_a_view_in_a_transaction_sees_and_saves_the_session_its_llm_call_created(
+    voker: Any, llm: Any, default_voker_client: Any
+) -> None:
+    browser = Client()
+    first = browser.get("/atomic-chat-then-save/", {"q": "first"})
+    key = first.json()["session_key"]
+    assert key is not None and first.cookies["sessionid"].value == key
+    second = browser.get("/atomic-chat-then-save/", {"q": "second"})
+    assert second.json()["session_key"] == key
+    default_voker_client.flush(5)
+
+    events = _llm_events(voker, 2)
+    # One conversation, the one the view's own session_key names.
+    assert {e["session"] for e in events} == {session_id_for(key)}
+    assert browser.session["last_question"] == "second"

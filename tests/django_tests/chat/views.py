@@ -83,6 +83,16 @@ def atomic_chat(request: HttpRequest) -> JsonResponse:
         return JsonResponse({"reply": None, "error": "please retry"})
 
 
+@transaction.atomic
+def atomic_chat_then_save(request: HttpRequest) -> JsonResponse:
+    """As under ATOMIC_REQUESTS: calls the model, then reads the session's key (to link the
+    conversation, say) and saves something in the session itself."""
+    chat(request)
+    request.session["last_question"] = _question(request)
+    request.session.save()
+    return JsonResponse({"session_key": request.session.session_key})
+
+
 def whoami(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"user": request.user.get_username() or None})
 

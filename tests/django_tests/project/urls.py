@@ -7,6 +7,7 @@ urlpatterns = [
     path("achat/", views.achat),
     path("nothing/", views.nothing),
     path("atomic-chat/", views.atomic_chat),
+    path("atomic-chat-then-save/", views.atomic_chat_then_save),
     path("whoami/", views.whoami),
     path("stream/", views.stream_chat),
     path("astream/", views.astream_chat),
