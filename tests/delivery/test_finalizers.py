@@ -10,6 +10,7 @@ deadlock fails the test instead of hanging the suite.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from tests.delivery.conftest import run_python
@@ -60,3 +61,39 @@ def test_a_stream_collected_under_the_clients_own_lock_is_recorded(
     assert props["stream"] is True and props["error"] is None
     assert props["output"]["choices"][0]["message"]["role"] == "assistant"  # the chunk it read
     assert "Traceback" not in result.stderr, result.stderr
+
+
+def test_a_forked_child_leaves_the_parents_open_streams_to_the_parent(
+    voker_server: Any, fake_llm: Any
+) -> None:
+    # The child of a fork holds copies of the parent's open streams; its exit must not record
+    # them (the parent does, when it finishes reading them): one event per call.
+    result = run_python(
+        f"""
+        import os, sys
+        from voker_core import VokerClient
+        from voker_core.ai.provider_openai import OpenAI
+
+        client = VokerClient()
+        llm = OpenAI(voker_client=client, api_key="x", base_url={fake_llm.openai_base_url!r})
+        stream = llm.chat.completions.create(
+            model="gpt-4.1-mini", messages=[{{"role": "user", "content": "one two"}}],
+            stream=True, voker_agent="fork-agent", voker_session="forked-stream",
+        )
+        next(stream)
+        pid = os.fork()
+        if pid == 0:
+            sys.exit(0)  # a normal exit: atexit hooks run in the child
+        os.waitpid(pid, 0)
+        list(stream)
+        print("delivered", client.flush(10), flush=True)
+        """,
+        env={"VOKER_API_KEY": "k", "VOKER_BASE_URL": voker_server.base_url},
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert "delivered True" in result.stdout
+    [event] = voker_server.wait_for_events(1, session="forked-stream")
+    assert event["properties"]["finish_reason"] == "stop"  # the parent's whole stream
+    time.sleep(0.5)  # anything the child sent would have landed by now
+    assert len(voker_server.events(session="forked-stream")) == 1

@@ -87,6 +87,33 @@ def test_a_stream_never_started_sends_and_records_nothing(
     assert llm_events(voker_client, voker_server) == []
 
 
+@pytest.mark.parametrize("then", ["list", "next"])
+def test_a_stream_closed_before_its_first_read_sends_and_records_nothing(
+    then: str, fake_llm: Any, voker_client: Any, voker_server: Any
+) -> None:
+    client = _wrapped(fake_llm, voker_client)
+    stream = _stream(client, **VOKER)
+    stream.close()
+    if then == "list":
+        assert list(stream) == []
+    else:
+        with pytest.raises(StopIteration):
+            next(stream)
+    assert fake_llm.requests == []
+    assert llm_events(voker_client, voker_server) == []
+
+
+async def test_an_async_stream_closed_before_its_first_read_records_nothing(
+    fake_llm: Any, voker_client: Any, voker_server: Any
+) -> None:
+    client = _wrapped(fake_llm, voker_client)
+    stream = await client.aio.models.generate_content_stream(model=MODEL, contents="count", **VOKER)
+    await stream.aclose()
+    assert [chunk async for chunk in stream] == []
+    assert fake_llm.requests == []
+    assert await asyncio.to_thread(llm_events, voker_client, voker_server) == []
+
+
 def test_a_stream_failing_midway_records_the_error_and_reraises(
     fake_llm: Any, voker_client: Any, voker_server: Any
 ) -> None:

@@ -582,6 +582,12 @@ class LLMCall:
         self._started_wall = time.time()
         self._started = time.perf_counter()
 
+    def discard(self) -> None:
+        """End the call without an event: it never made its request (a lazy stream closed
+        before its first step). Later endings do nothing, as after a recorded one."""
+        with _DONE_LOCK:
+            self.done = True
+
     def mark_first_token(self) -> None:
         """Note the arrival of the first streamed token (later calls are ignored)."""
         if self._first_token_at is None:

@@ -63,6 +63,7 @@ from __future__ import annotations
 
 import atexit
 import logging
+import os
 import threading
 import time
 import weakref
@@ -155,9 +156,13 @@ class StreamRecorder:
             self.call.end(self, _recorded_outcome, error=exc)
 
     def closed(self) -> None:
-        """The stream was closed (or dropped): it is over unless the iterator is mid-item, or it
-        never made its request (a lazy stream never stepped: nothing to record)."""
-        if not (self._busy or self._lazy):
+        """The stream was closed (or dropped): it is over unless the iterator is mid-item. A lazy
+        stream never stepped made no request: nothing is recorded, then or later (a step after
+        the close sends nothing either)."""
+        if self._lazy:
+            self._lazy = False
+            self.call.discard()
+        elif not self._busy:
             self.finish()
 
     # -- iteration -----------------------------------------------------------------------------
@@ -338,6 +343,16 @@ def _hook_exit() -> None:
 
         atexit.register(_record_unfinished)
         _exit_hooked = True
+
+
+def _forget_unfinished() -> None:
+    """In a forked child: the parent's streams are the parent's to record (the child's copies
+    would record every call a second time at the child's exit)."""
+    _unfinished.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_unfinished)
 
 
 def _record_unfinished() -> None:
