@@ -41,6 +41,7 @@ the session data does — send the header or set ``SESSION_ID`` if you need ids 
 from __future__ import annotations
 
 import logging
+import secrets
 import threading
 import uuid
 from typing import Any
@@ -61,6 +62,8 @@ MAX_HEADER_SESSION_LENGTH = 256
 
 # The HMAC salt of session_id_for: changing it changes every browser's Voker session id.
 _SESSION_ID_SALT = "voker_django.session"
+# A random value put in a signed-cookie session created for Voker, so that its key is unique.
+_NONCE = "_voker_nonce"
 
 _warned_no_source = False
 _warned_late = False
@@ -93,6 +96,13 @@ def _existing_key(request: HttpRequest) -> str | None:
     session = getattr(request, "session", None)
     key = getattr(session, "session_key", None) if session is not None else None
     return key if isinstance(key, str) and key else None
+
+
+def _key_is_the_data(session: Any) -> bool:
+    """Whether the store's key is its signed data (``signed_cookies``), not a random id."""
+    from django.contrib.sessions.backends.signed_cookies import SessionStore
+
+    return isinstance(session, SessionStore)
 
 
 def _in_session_transaction(session: Any) -> bool:
@@ -169,6 +179,10 @@ class SessionResolver:
         key = session.session_key
         if not key:
             in_atomic = _in_session_transaction(session)
+            if _key_is_the_data(session):
+                # Two browsers whose sessions hold the same data, saved in the same second,
+                # would get the same key, and so one Voker conversation between them.
+                session[_NONCE] = secrets.token_hex(8)
             # Creates the session (and its key); SessionMiddleware sees it modified and sends
             # the cookie with the response.
             session.save()

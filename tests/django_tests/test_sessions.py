@@ -176,3 +176,22 @@ def test_a_view_in_a_transaction_sees_and_saves_the_session_its_llm_call_created
     # One conversation, the one the view's own session_key names.
     assert {e["session"] for e in events} == {session_id_for(key)}
     assert browser.session["last_question"] == "second"
+
+
+def test_two_new_browsers_with_signed_cookie_sessions_are_two_conversations(
+    settings: Any, voker: Any, llm: Any, default_voker_client: Any
+) -> None:
+    # A signed-cookie session's key is its data, signed with a timestamp in seconds: two empty
+    # sessions made in the same second would have one key, and so one Voker session.
+    settings.SESSION_ENGINE = "django.contrib.sessions.backends.signed_cookies"
+    ada, bob = Client(), Client()
+    ada.get("/chat/", {"q": "ada here"})
+    bob.get("/chat/", {"q": "bob here"})
+    default_voker_client.flush(5)
+
+    events = _llm_events(voker, 2)
+    assert len({e["session"] for e in events}) == 2
+    for browser, question in ((ada, "ada here"), (bob, "bob here")):
+        session = session_id_for(browser.cookies["sessionid"].value)
+        [event] = [e for e in events if e["session"] == session]
+        assert event["properties"]["inputs"]["messages"][0]["content"] == question
