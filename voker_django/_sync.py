@@ -11,47 +11,24 @@ first visit of a browser (a session that already has a cookie needs no query).
 
 from __future__ import annotations
 
-import asyncio
-import contextvars
-import threading
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TypeVar
+
+from voker_core._blocking import call_blocking as _call_blocking
+from voker_core._blocking import in_event_loop
 
 __all__ = ["call_blocking", "in_event_loop"]
 
 T = TypeVar("T")
 
 
-def in_event_loop() -> bool:
-    """Whether this thread is running an asyncio event loop right now."""
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return False
-    return True
+def _close_connections() -> None:
+    from django.db import connections
+
+    connections.close_all()
 
 
 def call_blocking(func: Callable[[], T]) -> T:
-    """Call ``func()``; from inside an event loop, call it on a helper thread and wait."""
-    if not in_event_loop():
-        return func()
-    ctx = contextvars.copy_context()
-    outcome: dict[str, Any] = {}
-
-    def target() -> None:
-        from django.db import connections
-
-        try:
-            outcome["value"] = ctx.run(func)
-        except BaseException as exc:  # handed back to the caller below
-            outcome["error"] = exc
-        finally:
-            # The connections this thread opened die with it: close them now.
-            connections.close_all()
-
-    thread = threading.Thread(target=target, name="voker-django-resolve", daemon=True)
-    thread.start()
-    thread.join()
-    if "error" in outcome:
-        raise outcome["error"]
-    return outcome["value"]  # type: ignore[no-any-return]
+    """Call ``func()``; from inside an event loop, call it on a helper thread and wait (the
+    database connections that thread opened are closed when it is done)."""
+    return _call_blocking(func, name="voker-django-resolve", cleanup=_close_connections)
