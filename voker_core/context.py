@@ -52,6 +52,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType, TracebackType
 from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar, cast, runtime_checkable
 
+from voker_core._blocking import in_event_loop
 from voker_core._within import aiter_within, iter_within
 
 if TYPE_CHECKING:
@@ -209,10 +210,13 @@ class _Lazy:
         try:
             if isinstance(source, AsyncResolver):
                 result: Any = await source.aresolve()
-            else:
+            elif inspect.iscoroutinefunction(source) or not in_event_loop():  # trio: no to_thread
                 result = source()
-                if inspect.isawaitable(result):
-                    result = await result
+            else:
+                # A plain function may block (a database or HTTP lookup): not on the loop.
+                result = await asyncio.to_thread(source)
+            if inspect.isawaitable(result):
+                result = await result
         except Exception:
             return self._settle_failure()
         return self._settle(result)

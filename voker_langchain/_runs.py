@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import dataclasses
 import logging
 import threading
 import time
@@ -28,7 +29,11 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
+from voker_core._blocking import call_blocking
+
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from voker_core.ai._recorder import Associations, LLMCall
     from voker_core.client import VokerClient
 
@@ -46,11 +51,15 @@ class Trace:
         "_person",
         "_person_known",
         "_person_task",
+        "_sent",
         "assoc",
         "capture_content",
         "client",
         "interrupted",
+        "interrupts",
+        "provisional_session",
         "trace_id",
+        "warn_provisional",
     )
 
     def __init__(self, trace_id: UUID, assoc: Associations, client: VokerClient) -> None:
@@ -66,6 +75,28 @@ class Trace:
         self._person_task: asyncio.Task[Any] | None = None
         # Set when a run of this trace was paused by a LangGraph interrupt().
         self.interrupted = False
+        # What those interrupts asked, by interrupt id (one interrupt bubbles through several
+        # runs): the top chain's event shows it, since LangGraph's end callback does not.
+        self.interrupts: dict[str, Any] = {}
+        # The session is the top run's id, for want of a better one: a LangGraph thread met
+        # further down may still take its place (see adopt_session).
+        self.provisional_session = False
+        self.warn_provisional: Callable[[], None] | None = None
+        self._sent = False
+
+    def adopt_session(self, session: str) -> None:
+        """Use ``session`` (a LangGraph ``thread_id`` met in a nested run) instead of the top
+        run's id, if no event of this trace has been sent yet.
+
+        LangGraph puts a graph's ``thread_id`` into the metadata of the runs it starts only, so
+        a graph wrapped in a plain runnable (``with_retry()``, ``with_fallbacks()``, ``graph |
+        parser``) starts a trace that learns its thread one run down. Once an event went out
+        the session stays as it is: one trace, one session.
+        """
+        with self._lock:
+            if self.provisional_session and not self._sent:
+                self.assoc = dataclasses.replace(self.assoc, _session=session)
+                self.provisional_session = False
 
     def resolve_lazy(self) -> None:
         """On an event loop, start resolving the context's lazy session and person without
@@ -90,7 +121,15 @@ class Trace:
     def _person_resolved(self, task: asyncio.Task[Any]) -> None:
         person: str | None = None
         if task.cancelled():
-            logger.debug("voker: person resolution cancelled; recording without a person")
+            # asyncio.run() cancels every task still pending when its coroutine returns - a
+            # script's `asyncio.run(agent.ainvoke(...))` ends right after the last event. Finish
+            # on a helper thread with a loop of its own rather than send without a person.
+            try:
+                person = call_blocking(lambda: asyncio.run(self._aresolve()))
+            except Exception:
+                logger.warning(
+                    "voker: resolving the person failed; recording without one", exc_info=True
+                )
         elif (exc := task.exception()) is not None:
             logger.warning(
                 "voker: resolving the person failed; recording without one", exc_info=exc
@@ -146,6 +185,10 @@ class Trace:
             logger.warning("voker: failed to record a LangChain event (ignored)", exc_info=True)
 
     def _deliver(self, event_name: str, properties: dict[str, Any]) -> None:
+        self._sent = True
+        if self.provisional_session and self.warn_provisional is not None:
+            warn, self.warn_provisional = self.warn_provisional, None
+            warn()
         try:
             assoc = self.assoc
             # An empty contextvars context: the client fills unset fields from the current

@@ -158,6 +158,35 @@ def _is_interrupt(exc: BaseException | None) -> bool:
     )
 
 
+def _tool_output(output: Any) -> Any:
+    """What a tool returned, as recorded: a ToolMessage's content (a tool called with a
+    ToolCall returns one); for a LangGraph ``Command`` (a tool updating the graph's state or
+    handing off), the ToolMessage in its update, else the update itself."""
+    if isinstance(output, ToolMessage):
+        return output.content
+    if any(
+        cls.__name__ == "Command" and cls.__module__.startswith("langgraph")
+        for cls in type(output).__mro__
+    ):
+        update = getattr(output, "update", None)
+        messages = update.get("messages") if isinstance(update, Mapping) else None
+        replies = [m for m in messages or () if isinstance(m, ToolMessage)]
+        return replies[0].content if len(replies) == 1 else convert(update)
+    return convert(output)
+
+
+def _note_interrupts(trace: Trace, error: BaseException) -> None:
+    """Mark ``trace`` as paused and keep what each ``interrupt()`` asked (its ``value``)."""
+    trace.interrupted = True
+    pending = error.args[0] if error.args else ()
+    if not isinstance(pending, (list, tuple)):
+        return
+    for item in pending:
+        if hasattr(item, "value"):
+            key = getattr(item, "id", None)
+            trace.interrupts[key if isinstance(key, str) else str(id(item))] = item.value
+
+
 def _current_task() -> asyncio.Task[Any] | None:
     """The asyncio task running this code, or None off an event loop (threads, sync code)."""
     try:
@@ -301,15 +330,10 @@ class VokerCallbackHandler(BaseCallbackHandler):
         fallback = _metadata_str(meta.get("thread_id")) or str(run_id)
         # has_session, not session: a lazy one (a web request's) is not resolved here, maybe on
         # an event loop, but with the person, without blocking it (Trace.resolve_lazy).
+        provisional = False
         if session is None and not ctx.has_session:
             session = fallback
-            if session == str(run_id) and not self._warned_no_session:
-                self._warned_no_session = True
-                logger.warning(
-                    "voker: no session for a LangChain run; using its run id. Pass "
-                    "VokerCallbackHandler(session=...), metadata={'voker_session': ...}, "
-                    "or run inside voker_core.context(session=...)"
-                )
+            provisional = session == str(run_id)
         extra = meta.get("voker_properties")
         person = self._person or found["voker_person"]
         assoc = resolve_associations(
@@ -329,11 +353,24 @@ class VokerCallbackHandler(BaseCallbackHandler):
             assoc.agent_version = None
         client = assoc.client if assoc.client is not None else get_client()
         trace = Trace(run_id, assoc, client)
+        if provisional:
+            trace.provisional_session = True
+            if not self._warned_no_session:
+                trace.warn_provisional = self._warn_no_session
         # A lazy session or person (a web request's: a session row, the user) must not be
         # resolved synchronously on an event loop, which is where async runs call us.
         if assoc.lazy:
             trace.resolve_lazy()
         return trace
+
+    def _warn_no_session(self) -> None:
+        if not self._warned_no_session:
+            self._warned_no_session = True
+            logger.warning(
+                "voker: no session for a LangChain run; using its run id. Pass "
+                "VokerCallbackHandler(session=...), metadata={'voker_session': ...}, "
+                "or run inside voker_core.context(session=...)"
+            )
 
     def _start(
         self,
@@ -353,7 +390,14 @@ class VokerCallbackHandler(BaseCallbackHandler):
         parent = self._runs.get(parent_run_id) if parent_run_id is not None else None
         # A run whose parent we never saw (none, or the handler was attached further down) is
         # the top of a trace as far as we are concerned.
-        trace = parent.trace if parent is not None else self._new_trace(run_id, metadata)
+        if parent is None:
+            trace = self._new_trace(run_id, metadata)
+        else:
+            trace = parent.trace
+            if trace.provisional_session and metadata:
+                thread = _metadata_str(metadata.get("thread_id"))
+                if thread is not None:
+                    trace.adopt_session(thread)
         run = Run(
             run_id=run_id,
             parent_run_id=parent_run_id,
@@ -616,8 +660,8 @@ class VokerCallbackHandler(BaseCallbackHandler):
         error: BaseException | None,
         late_inputs: Any,
     ) -> None:
-        if _is_interrupt(error):
-            run.trace.interrupted = True
+        if error is not None and _is_interrupt(error):
+            _note_interrupts(run.trace, error)
         if not run.is_root:
             return  # only top-level chains are events; inner ones only link their children
         if late_inputs is not None and run.trace.capture_content:
@@ -630,6 +674,8 @@ class VokerCallbackHandler(BaseCallbackHandler):
         if run.trace.capture_content:
             props["inputs"] = run.inputs
             props["outputs"] = convert(outputs)
+            if run.trace.interrupts:
+                props["interrupts"] = convert(list(run.trace.interrupts.values()))
         run.trace.send("chain", props)
 
     # -- model calls -------------------------------------------------------------------------------
@@ -902,8 +948,7 @@ class VokerCallbackHandler(BaseCallbackHandler):
         props["tool_call_id"] = tool_call_id
         if run.trace.capture_content:
             props["input"] = started.get("input")
-            # A tool called with a ToolCall returns a ToolMessage; its content is the output.
-            props["output"] = output.content if isinstance(output, ToolMessage) else convert(output)
+            props["output"] = _tool_output(output)
         run.trace.send("tool", props)
 
     # -- retrievers ------------------------------------------------------------------------------

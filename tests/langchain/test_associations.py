@@ -3,7 +3,9 @@ handler arguments > top-level run metadata > voker context > LangGraph thread_id
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import threading
 from typing import Any
 
 import pytest
@@ -179,6 +181,48 @@ async def test_async_run_resolves_the_person_without_blocking(
     events = landed(2, session="async-person")
     assert [e["event_name"] for e in events] == ["llm", "chain"]  # order kept while waiting
     assert {e["person"] for e in events} == {"async-user"}
+
+
+def test_an_async_person_survives_asyncio_run_ending_right_after_the_run(
+    voker_client: Any, landed: Any
+) -> None:
+    """A script's ``asyncio.run(chain.ainvoke(...))``: the loop shuts down (cancelling every
+    pending task, the person's lookup among them) as soon as the run returns."""
+
+    async def lookup_person() -> str:
+        await asyncio.sleep(0.05)  # a database or HTTP lookup
+        return "user-42"
+
+    handler = VokerCallbackHandler(agent="a", client=voker_client)
+
+    async def main() -> None:
+        with voker_core.context(session="script", person=lookup_person):
+            await chain().ainvoke({"q": "x"}, config={"callbacks": [handler]})
+
+    asyncio.run(main())
+
+    events = landed(2, session="script")
+    assert [e["event_name"] for e in events] == ["llm", "chain"]
+    assert {e["person"] for e in events} == {"user-42"}
+
+
+async def test_a_plain_person_function_is_not_called_on_the_event_loop(
+    voker_client: Any, landed: Any
+) -> None:
+    loop_thread = threading.current_thread()
+    callers: list[threading.Thread] = []
+
+    def lookup_person() -> str:  # blocking, as a database query is
+        callers.append(threading.current_thread())
+        return "user-7"
+
+    handler = VokerCallbackHandler(agent="a", client=voker_client)
+    async with voker_core.context(session="loop-person", person=lookup_person):
+        await chain().ainvoke({"q": "x"}, config={"callbacks": [handler]})
+
+    events = landed(2, session="loop-person")
+    assert {e["person"] for e in events} == {"user-7"}
+    assert len(callers) == 1 and callers[0] is not loop_thread
 
 
 class AsyncOnlySession:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any, TypedDict
 
-from langchain_core.messages import AnyMessage, HumanMessage
-from langchain_core.tools import tool
+import pytest
+from langchain_core.messages import AnyMessage, HumanMessage, ToolMessage
+from langchain_core.runnables import RunnableLambda
+from langchain_core.tools import InjectedToolCallId, tool
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.graph import START, StateGraph
 from langgraph.graph.message import add_messages
@@ -128,6 +130,7 @@ def test_interrupt_is_not_an_error(handler: Any, landed: Any) -> None:
     tool_event, root = first[1]["properties"], first[2]["properties"]
     assert tool_event["error"] is None and tool_event["interrupted"] is True
     assert root["error"] is None and root["interrupted"] is True
+    assert root["interrupts"] == ["Which city?"]  # what the graph asked the human
 
     done = graph.invoke(Command(resume="Bergen"), config=config)
     assert done["messages"][-1].content == "Noted: Bergen."
@@ -136,7 +139,81 @@ def test_interrupt_is_not_an_error(handler: Any, landed: Any) -> None:
     assert events[3]["properties"]["output"] == "Bergen"
     assert all(e["properties"]["error"] is None for e in events)
     assert "interrupted" not in events[-1]["properties"]
+    assert "interrupts" not in events[-1]["properties"]
     assert handler.open_runs == 0
+
+
+@pytest.mark.parametrize(
+    "wrap",
+    [
+        pytest.param(lambda graph: graph.with_retry(stop_after_attempt=2), id="with_retry"),
+        pytest.param(
+            lambda graph: graph.with_fallbacks([agent_graph(weather_model(), [get_weather])]),
+            id="with_fallbacks",
+        ),
+        pytest.param(
+            lambda graph: graph | RunnableLambda(lambda state: state["messages"][-1].content),
+            id="piped",
+        ),
+    ],
+)
+def test_a_wrapped_graph_keeps_its_thread_as_the_session(
+    wrap: Any, handler: Any, landed: Any
+) -> None:
+    """LangGraph sets ``thread_id`` in the metadata of its own runs only: here, one run below
+    the top of the trace."""
+    runnable = wrap(agent_graph(weather_model(), [get_weather]))
+
+    runnable.invoke(
+        {"messages": [HumanMessage("Weather in Oslo?")]},
+        config={"callbacks": [handler], "configurable": {"thread_id": "thread-wrapped"}},
+    )
+
+    events = landed(4, session="thread-wrapped")
+    assert [e["event_name"] for e in events] == ["llm", "tool", "llm", "chain"]
+    assert len({e["properties"]["trace_id"] for e in events}) == 1
+
+
+def test_a_trace_that_sent_events_before_meeting_a_thread_keeps_one_session(
+    handler: Any, landed: Any
+) -> None:
+    first = ScriptedChatModel(replies=[reply("Oslo")])
+    graph = agent_graph(weather_model(), [get_weather])
+    chain = first | RunnableLambda(lambda msg: {"messages": [HumanMessage(msg.content)]}) | graph
+
+    chain.invoke(
+        "Which city?",
+        config={"callbacks": [handler], "configurable": {"thread_id": "thread-late"}},
+    )
+
+    events = landed(5)
+    assert [e["event_name"] for e in events] == ["llm", "llm", "tool", "llm", "chain"]
+    root = events[-1]["properties"]
+    assert {e["session"] for e in events} == {root["run_id"]}  # not split at the graph
+
+
+def test_a_tool_returning_a_command_records_its_message(handler: Any, landed: Any) -> None:
+    @tool
+    def set_city(city: str, tool_call_id: Annotated[str, InjectedToolCallId]) -> Command[Any]:
+        """Remember the user's city."""
+        message = ToolMessage(f"city set to {city}", tool_call_id=tool_call_id)
+        return Command(update={"messages": [message]})
+
+    model = ScriptedChatModel(
+        replies=[
+            reply("", tool_calls=[{"id": "c1", "name": "set_city", "args": {"city": "Oslo"}}]),
+            reply("Done."),
+        ]
+    )
+    agent_graph(model, [set_city]).invoke(
+        {"messages": [HumanMessage("I live in Oslo")]},
+        config={"callbacks": [handler], "configurable": {"thread_id": "thread-command"}},
+    )
+
+    events = landed(4, session="thread-command")
+    tool_event = events[1]["properties"]
+    assert (tool_event["name"], tool_event["tool_call_id"]) == ("set_city", "c1")
+    assert tool_event["output"] == "city set to Oslo"
 
 
 def test_metadata_session_beats_thread_id(handler: Any, landed: Any) -> None:
