@@ -374,3 +374,21 @@ def test_the_default_client_is_used_without_voker_client(
     client = Client(**client_options(fake_llm))
     client.models.generate_content(model=MODEL, contents=PROMPT, **VOKER)
     one_event(default_voker_client, voker_server)
+
+
+def test_a_blocked_prompt_finishes_with_content_filter(
+    fake_llm: Any, voker_client: Any, voker_server: Any
+) -> None:
+    """Gemini answers a refused prompt with a 200 and no candidates at all, only its feedback."""
+    fake_llm.queue_reply(Reply(blocked_prompt=True), times=2)
+    client = wrapped(fake_llm, voker_client)
+    response = client.models.generate_content(model=MODEL, contents=PROMPT, **VOKER)
+    chunks = list(client.models.generate_content_stream(model=MODEL, contents=PROMPT, **VOKER))
+    assert response.candidates is None
+    assert response.prompt_feedback.block_reason == types.BlockedReason.SAFETY  # type: ignore[union-attr]
+    assert len(chunks) == 1
+    events = llm_events(voker_client, voker_server)
+    assert [e["properties"]["stream"] for e in events] == [False, True]
+    for event in events:
+        assert event["properties"]["finish_reason"] == "content_filter"
+        assert event["properties"]["error"] is None

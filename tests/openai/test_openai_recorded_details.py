@@ -241,3 +241,43 @@ def test_a_custom_tool_call_item_finishes_with_tool_calls(
         assert props["output"]["output"][0]["type"] == "custom_tool_call"
         assert props["error"] is None
         check_usage(props, fake_llm.requests[0].reply)
+
+
+# -- failures the provider reports in its answer ----------------------------------------------------
+
+
+def test_a_failed_response_records_the_providers_error(
+    fake_llm: Any, voker_client: Any, voker_server: Any
+) -> None:
+    """The Responses API reports a failed generation in a 200 answer (``status: "failed"``, or
+    a stream's ``error`` event): the SDK raises nothing, and the call must not look fine."""
+    fake_llm.queue_reply(Reply(failed=True, error_message="The model crashed"), times=2)
+    with wrapped(fake_llm, voker_client) as client:
+        response = client.responses.create(**RESPONSES_ARGS, **VOKER)
+        streamed = [e.type for e in client.responses.create(**RESPONSES_ARGS, **VOKER, stream=True)]
+    assert response.status == "failed"
+    assert streamed[-1] == "error"
+    events = llm_events(voker_client, voker_server)
+    assert [e["properties"]["stream"] for e in events] == [False, True]
+    for event in events:
+        props = event["properties"]
+        assert props["finish_reason"] == "error"
+        assert props["error"] == {
+            "type": "server_error",
+            "message": "The model crashed",
+            "status_code": None,
+        }
+
+
+async def test_async_failed_response_stream_records_the_providers_error(
+    fake_llm: Any, voker_client: Any, voker_server: Any
+) -> None:
+    fake_llm.queue_reply(Reply(failed=True))
+    async with awrapped(fake_llm, voker_client) as client:
+        stream = await client.responses.create(**RESPONSES_ARGS, **VOKER, stream=True)
+        async with stream:
+            kinds = [event.type async for event in stream]
+    assert kinds[-1] == "error"
+    props = one_event(voker_client, voker_server)["properties"]
+    assert props["error"]["type"] == "server_error"
+    assert props["finish_reason"] == "error"

@@ -374,8 +374,11 @@ def normalise_finish_reason(reason: Any) -> str | None:
     return _FINISH_REASONS.get(name, name.lower())
 
 
-def error_info(exc: BaseException) -> dict[str, Any]:
-    """The ``error`` property of a failed call: ``{type, message, status_code}``."""
+def error_info(exc: BaseException | Mapping[str, Any]) -> dict[str, Any]:
+    """The ``error`` property of a failed call: ``{type, message, status_code}`` (given as a
+    mapping: a failure the provider reported without an exception, see ``Outcome.error``)."""
+    if isinstance(exc, Mapping):
+        return dict(exc)
     status = getattr(exc, "status_code", None)
     if status is None:
         status = getattr(exc, "code", None)  # google-genai's APIError
@@ -401,6 +404,9 @@ class Outcome(NamedTuple):
     # A stream's: when its first token arrived (time.perf_counter), if the caller's thread
     # left finding it to the delivery thread (stream recorders keep every item's arrival).
     first_token_at: float | None = None
+    # A failure the provider reported in its answer rather than raised (a Responses API
+    # ``status: "failed"`` or stream ``error`` event): the event's ``error``, as error_info's.
+    error: dict[str, Any] | None = None
 
 
 _PLAIN_CONTAINERS = (dict, list)
@@ -707,7 +713,7 @@ class LLMCall:
         model: str | None,
         usage: Usage | None,
         finish_reason: str | None,
-        error: BaseException | None,
+        error: BaseException | Mapping[str, Any] | None,
         extra: Mapping[str, Any] | None,
         capture_content: bool,
     ) -> dict[str, Any]:
@@ -748,13 +754,16 @@ class LLMCall:
     def __call__(self) -> dict[str, Any]:
         """The event's properties, built from what :meth:`end` noted (on the delivery
         thread)."""
-        ended, output, model, usage, finish_reason, error, extra, translate = self._ending
+        ended, output, model, usage, finish_reason, raised, extra, translate = self._ending
+        error: BaseException | Mapping[str, Any] | None = raised
         if translate is not None:
             try:
                 found = translate(output)
                 output, usage = found.output, found.usage or usage
                 finish_reason = found.finish_reason or finish_reason
                 model = found.model or model
+                if error is None and found.error is not None:
+                    error = found.error
                 if self._first_token_at is None:
                     self._first_token_at = found.first_token_at
             except Exception:
@@ -763,7 +772,7 @@ class LLMCall:
                     exc_info=True,
                 )
                 output = None
-        self._ending = (ended, None, None, None, None, error, extra, None)  # drop the response
+        self._ending = (ended, None, None, None, None, raised, extra, None)  # drop the response
         return self.properties(
             ended,
             output,

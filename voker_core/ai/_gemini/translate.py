@@ -195,13 +195,17 @@ def _config_input(config: Any) -> Any:
 
 
 def finish_reason(response: Any) -> str | None:
-    """The normalised finish reason of a response's first candidate.
+    """The normalised finish reason of a response's first candidate (``content_filter`` for a
+    blocked prompt).
 
     Gemini ends a turn that calls functions with ``STOP``; that becomes ``tool_calls``.
     """
     candidates = getattr(response, "candidates", None)
     if not candidates:
-        return None
+        # The prompt itself was blocked: an answer (HTTP 200) with no candidates at all.
+        blocked = getattr(getattr(response, "prompt_feedback", None), "block_reason", None)
+        name = str(getattr(blocked, "value", blocked or ""))
+        return "content_filter" if name and name != "BLOCKED_REASON_UNSPECIFIED" else None
     candidate = candidates[0]
     reason = getattr(candidate, "finish_reason", None)
     if reason is None:

@@ -155,13 +155,27 @@ def chat_outcome(completion: Any) -> Outcome:
 
 
 def responses_outcome(response: Any) -> Outcome:
-    """Model, usage and finish reason of a Responses API ``Response``."""
+    """Model, usage and finish reason of a Responses API ``Response`` (and its error, if it
+    failed: a failed response is an answer, not an exception, to the SDK)."""
+    failure = getattr(response, "error", None) if response.status == "failed" else None
     return Outcome(
         response,
         response.model,
         responses_usage(response.usage),
         responses_finish_reason(response),
+        error=_reported_error(failure) if failure is not None else None,
     )
+
+
+def _reported_error(error: Any) -> dict[str, Any]:
+    """A Responses API ``ResponseError`` or stream ``error`` event, in ``error_info``'s shape."""
+    code = getattr(error, "code", None)
+    message = getattr(error, "message", None)
+    return {
+        "type": str(getattr(code, "value", code)) if code else "error",
+        "message": message if isinstance(message, str) else str(error),
+        "status_code": None,
+    }
 
 
 # -- Chat Completions streams ---------------------------------------------------------------------
@@ -536,14 +550,18 @@ class ResponsesStreamRecorder(StreamRecorder):
         events = tuple(self.items)
         if not events:
             return Outcome()
-        snapshot = None
+        snapshot = failure = None
         for event in reversed(events):  # the final response comes last, when it comes
             kind = getattr(event, "type", None)
             if kind in _RESPONSES_FINAL_EVENTS:
                 return responses_outcome(event.response)
             if snapshot is None and kind in _RESPONSES_SNAPSHOT_EVENTS:
                 snapshot = event.response
+            if failure is None and kind == "error":  # the SDK hands it over, raising nothing
+                failure = _reported_error(event)
         return Outcome(
             output=ResponsesStreamOutput(snapshot, events),
             model=getattr(snapshot, "model", None),
+            finish_reason="error" if failure is not None else None,
+            error=failure,
         )

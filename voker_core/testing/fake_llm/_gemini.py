@@ -98,6 +98,8 @@ class GeminiGenerate(Provider):
         groups: list[list[dict[str, Any]]] = [
             [{"text": piece}] for piece in split_text(reply.text, chunk_size)
         ]
+        if reply.blocked_prompt:
+            groups = []  # one chunk: the prompt's feedback
         groups += [[part] for part in _parts(reply) if "functionCall" in part]
         if not groups:
             groups = [[{"text": ""}]]
@@ -127,15 +129,21 @@ class GeminiGenerate(Provider):
         *,
         final: bool,
     ) -> dict[str, Any]:
-        candidate: dict[str, Any] = {"content": {"role": "model", "parts": parts}, "index": 0}
-        if final:
-            candidate["finishReason"] = _FINISH[reply.finish_reason]
         chunk: dict[str, Any] = {
-            "candidates": [candidate],
             "usageMetadata": gemini_usage(reply, final=final),
             "modelVersion": reply.model,
             "responseId": f"fake{serial:08d}",
         }
+        if reply.blocked_prompt:
+            chunk["promptFeedback"] = {"blockReason": "SAFETY"}
+        else:
+            candidate: dict[str, Any] = {
+                "content": {"role": "model", "parts": parts},
+                "index": 0,
+            }
+            if final:
+                candidate["finishReason"] = _FINISH[reply.finish_reason]
+            chunk["candidates"] = [candidate]
         if call.vertex:
             chunk["createTime"] = datetime.now(timezone.utc).isoformat().replace("+00:00", "Z")
         return chunk

@@ -300,9 +300,11 @@ class OpenAIResponses(Provider):
                 ]
             else:
                 events += _function_call_events(item, index)
-        events.append(
-            {"type": "response.completed", "response": self._response(call, reply, serial, True)}
-        )
+        if reply.failed:
+            events.append({"type": "error", **_failure(reply)})
+        else:
+            final = self._response(call, reply, serial, True)
+            events.append({"type": "response.completed", "response": final})
         frames = []
         for number, event in enumerate(events):
             event["sequence_number"] = number
@@ -326,13 +328,15 @@ class OpenAIResponses(Provider):
                     "max_output_tokens" if reply.finish_reason == "length" else "content_filter"
                 )
                 incomplete = {"reason": reason}
+        if done and reply.failed:
+            status = "failed"
         return {
             "id": f"resp_fake{serial:08d}",
             "object": "response",
             "created_at": created,
             "status": status,
             "completed_at": created if done else None,
-            "error": None,
+            "error": _failure(reply) if done and reply.failed else None,
             "incomplete_details": incomplete,
             "instructions": None,
             "max_output_tokens": None,
@@ -353,6 +357,12 @@ class OpenAIResponses(Provider):
             "user": None,
             "metadata": {},
         }
+
+
+def _failure(reply: ResolvedReply) -> dict[str, Any]:
+    """A Responses API error object (in a failed response, or an ``error`` stream event)."""
+    message = reply.failure_message or "The model failed to generate a response."
+    return {"code": "server_error", "message": message, "param": None}
 
 
 def _choice_count(call: CallInfo) -> int:

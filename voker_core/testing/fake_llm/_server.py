@@ -452,6 +452,9 @@ def _resolve(provider: Provider, call: CallInfo, reply: Reply, serial: int) -> R
         cached_tokens=cached,
         cache_creation_tokens=creation,
         reasoning_tokens=reasoning,
+        failed=reply.failed,
+        failure_message=reply.error_message,
+        blocked_prompt=reply.blocked_prompt,
     )
 
 

@@ -91,6 +91,11 @@ class Reply:
     - `disconnect_after`: drop the connection after this many streamed events, to simulate a
       network failure mid-stream; 0 drops it before any response (streaming or not — the only
       value that affects a non-streaming answer).
+    - `failed`: the model fails after an HTTP 200, as the Responses API reports it: a response
+      with `status: "failed"` and an `error` (`error_message` its message); streamed, an
+      `error` event in place of `response.completed`. Other APIs ignore it.
+    - `blocked_prompt`: Gemini refuses the prompt itself: no candidates, and
+      `promptFeedback.blockReason: SAFETY`. Other APIs ignore it.
     """
 
     text: str | None = None
@@ -108,6 +113,8 @@ class Reply:
     chunk_delay: float = 0.0
     chunk_size: int | None = None
     disconnect_after: int | None = None
+    failed: bool = False
+    blocked_prompt: bool = False
 
 
 @dataclass(frozen=True)
@@ -127,6 +134,9 @@ class ResolvedReply:
     cached_tokens: int
     cache_creation_tokens: int
     reasoning_tokens: int
+    failed: bool = False
+    failure_message: str | None = None
+    blocked_prompt: bool = False
 
     @property
     def total_tokens(self) -> int:
