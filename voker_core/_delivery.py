@@ -43,6 +43,7 @@ import enum
 import json
 import logging
 import os
+import sys
 import threading
 import time
 import uuid
@@ -453,6 +454,7 @@ class Delivery:
 
     def _spawn(self) -> None:
         """Start one delivery thread (``_nthreads`` was already counted under the lock)."""
+        _hook_multiprocessing_exit()
         thread = threading.Thread(target=self._thread_main, name="voker-delivery", daemon=True)
         try:
             thread.start()
@@ -1031,6 +1033,33 @@ def _close_all_at_exit() -> None:
             engine.close(max(0.0, left))
         except Exception:  # pragma: no cover - never break interpreter exit
             logger.debug("voker: error closing a client at exit", exc_info=True)
+
+
+_MULTIPROCESSING_HOOKED_IN: int | None = None  # the pid whose multiprocessing exit is hooked
+
+
+def _hook_multiprocessing_exit() -> None:
+    """In a ``multiprocessing`` child, close every client at its exit too.
+
+    Children started by ``fork`` or ``forkserver`` never run ``atexit``: they end in
+    ``os._exit()``, after multiprocessing's own finalizers. So the first delivery thread of such
+    a child registers one of those. (Not at fork time: the child clears the finalizers it
+    inherits as it starts.) Spawned children exit normally; the ``atexit`` hook then finds
+    every client closed already.
+    """
+    global _MULTIPROCESSING_HOOKED_IN
+    pid = os.getpid()
+    if pid == _MULTIPROCESSING_HOOKED_IN:
+        return
+    _MULTIPROCESSING_HOOKED_IN = pid
+    process = sys.modules.get("multiprocessing.process")
+    util = sys.modules.get("multiprocessing.util")
+    if process is None or util is None or process.parent_process() is None:
+        return  # not a multiprocessing child (multiprocessing imported later cannot make one)
+    try:
+        util.Finalize(None, _close_all_at_exit, exitpriority=0)
+    except Exception:  # pragma: no cover - never break recording over an exit hook
+        logger.debug("voker: could not hook the multiprocessing exit", exc_info=True)
 
 
 def _reset_all_after_fork() -> None:

@@ -147,12 +147,27 @@ def fingerprint_payload(*, include_packages: bool = True) -> dict[str, Any]:
     }
 
 
+def _system() -> str:
+    """``Linux-6.1.0-x86_64``: the OS, its release and the machine.
+
+    Not ``platform.platform()``: that reads ``platform.uname().processor``, which before Python
+    3.12 is computed (``uname -p`` in a subprocess) under a lock shared by the whole process. This
+    runs on the delivery thread, so a fork in that moment (gunicorn --preload, multiprocessing)
+    would copy the held lock into the child, and the child would hang on its first
+    ``platform.platform()`` (the OpenAI SDK calls it for its first request's headers). Naming
+    single fields of ``uname()`` never computes the processor.
+    """
+    return "-".join(
+        part for part in (platform.system(), platform.release(), platform.machine()) if part
+    )
+
+
 @functools.lru_cache(maxsize=2)
 def _cached_payload(include_packages: bool) -> dict[str, Any]:
     payload: dict[str, Any] = {
         "language": "python",
         "language_version": platform.python_version(),
-        "system": platform.platform(),
+        "system": _system(),
         "voker_sdk_version": __version__,
     }
     for key, distribution in _SDK_DISTRIBUTIONS.items():

@@ -10,6 +10,8 @@ import time
 from collections import Counter
 from typing import Any
 
+import pytest
+
 from tests.delivery.conftest import run_python
 from tests.delivery.faulty_server import FaultyServer
 
@@ -118,3 +120,72 @@ def test_exit_delivers_on_the_calling_thread_when_no_thread_can_start(voker_serv
     assert result.returncode == 0, result.stderr
     late = [e["properties"]["i"] for e in voker_server.events(session="late")]
     assert late == list(range(20))
+
+
+@pytest.mark.parametrize("method", ["fork", "forkserver", "spawn"])
+@pytest.mark.parametrize("how", ["return", "exit"])
+def test_multiprocessing_children_deliver_at_their_exit(
+    method: str, how: str, voker_server: Any
+) -> None:
+    """fork and forkserver children end in os._exit() (no atexit) once their target is done."""
+    result = run_python(
+        f"""
+        import multiprocessing, os
+        from tests.delivery.mp_target import record
+
+        if __name__ == "__main__":
+            context = multiprocessing.get_context({method!r})
+            children = [
+                context.Process(target=record, args=(os.environ["URL"], f"child-{{n}}", 20, {how!r}))
+                for n in range(2)
+            ]
+            for child in children:
+                child.start()
+            for child in children:
+                child.join(20)
+            print("exitcodes", [child.exitcode for child in children], flush=True)
+        """,
+        env={"URL": voker_server.base_url},
+    )
+    assert result.returncode == 0, result.stderr
+    assert "exitcodes [0, 0]" in result.stdout, result.stdout + result.stderr
+    events = voker_server.events()
+    assert _count(events, "child-0") == Counter(range(20))
+    assert _count(events, "child-1") == Counter(range(20))
+
+
+def test_a_fork_while_the_fingerprint_is_built_cannot_hang_the_child(voker_server: Any) -> None:
+    """Before Python 3.12, ``platform.uname().processor`` is computed under a process-wide lock
+    (a ``uname -p`` subprocess): a fork while another thread holds it leaves the child's copy
+    held for ever. The delivery thread builds the fingerprint while the application runs, so
+    it must not take that lock. (Held here by a thread of the test, the fingerprint must not
+    wait for it.)"""
+    processor = __import__("platform").uname_result.__dict__.get("processor")
+    if getattr(processor, "lock", None) is None:
+        pytest.skip("this Python computes uname().processor without a lock")
+    result = run_python(
+        """
+        import os, platform, threading
+        from voker_core import VokerClient
+
+        held, release = threading.Event(), threading.Event()
+
+        def hold():
+            with platform.uname_result.__dict__["processor"].lock:
+                held.set()
+                release.wait()
+
+        threading.Thread(target=hold, daemon=True).start()
+        held.wait()
+        client = VokerClient(api_key="k", base_url=os.environ["URL"])
+        client.events.create(event_name="e", properties={}, session="s")
+        print("flushed", client.flush(10), flush=True)
+        release.set()
+        client.close(5)
+        """,
+        env={"URL": voker_server.base_url},
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "flushed True" in result.stdout, result.stdout + result.stderr
+    assert len(voker_server.events()) == 1
