@@ -905,6 +905,15 @@ class Delivery:
             if self._closed:
                 return
             self._closed = True
+            # After a long outage the next attempt may be due after this close gives up (the
+            # backoff grows to BACKOFF_CAP, a Retry-After may be longer): Voker may well be back
+            # by now, so try once at once rather than drop everything untried.
+            now = time.monotonic()
+            if self._pause_until > deadline:
+                self._pause_until = now
+            if self._fp_retry_at > deadline:
+                self._fp_retry_at = now
+            self._wake.notify_all()
         self.flush(timeout)
         with self._lock:
             self._stopping = True

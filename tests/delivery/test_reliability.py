@@ -115,6 +115,29 @@ def test_retry_after_is_honoured(
     assert len(voker_server.events()) == 2
 
 
+@pytest.mark.parametrize("stage", ["/api/v1/events", "/api/v1/fingerprints"])
+def test_close_tries_once_more_when_the_next_retry_is_after_its_deadline(
+    stage: str,
+    voker_server: Any,
+    faulty: FaultyServer,
+    make_client: Callable[..., VokerClient],
+) -> None:
+    """A process exiting after a long outage: the backoff (or a Retry-After) has put the next
+    attempt beyond the exit flush; Voker is back meanwhile, so close() must not drop untried."""
+    faulty.fail(1, status=503, retry_after=30.0, path_prefix=stage)
+    client = make_client(base_url=faulty.base_url, flush_timeout=3)
+    client.events.create(event_name="e", properties={}, session="s")
+    deadline = time.monotonic() + 5
+    while faulty.count("PUT" if "fingerprints" in stage else "POST", stage) < 1:
+        assert time.monotonic() < deadline, "the first attempt was never made"
+        time.sleep(0.02)
+    started = time.monotonic()
+    client.close(3)
+    assert time.monotonic() - started < 2.5
+    assert client.stats.dropped == 0
+    assert len(voker_server.events()) == 1
+
+
 def test_refused_connections_then_recovery(
     voker_server: Any, faulty: FaultyServer, make_client: Callable[..., VokerClient]
 ) -> None:
