@@ -112,10 +112,12 @@ def test_provider_errors_are_recorded_and_reraised_unchanged(
 ) -> None:
     fake_llm.queue_reply(reply)
     with pytest.raises(exc_type) as unwrapped_error:
-        SYNC_CALLS[call](plain(fake_llm, timeout_ms=250), {})
+        SYNC_CALLS[call](plain(fake_llm, timeout_ms=250 if reply.delay else 10_000), {})
     fake_llm.queue_reply(reply)
     with pytest.raises(exc_type) as caught:
-        SYNC_CALLS[call](wrapped(fake_llm, voker_client, timeout_ms=250), VOKER)
+        SYNC_CALLS[call](
+            wrapped(fake_llm, voker_client, timeout_ms=250 if reply.delay else 10_000), VOKER
+        )
     assert type(caught.value) is type(unwrapped_error.value)
     assert _no_ids(str(caught.value)) == _no_ids(str(unwrapped_error.value))
     assert getattr(caught.value, "code", None) == status
@@ -134,7 +136,7 @@ async def test_async_provider_errors_are_recorded_and_reraised_unchanged(
     voker_server: Any,
 ) -> None:
     fake_llm.queue_reply(reply)
-    client = wrapped(fake_llm, voker_client, timeout_ms=250)
+    client = wrapped(fake_llm, voker_client, timeout_ms=250 if reply.delay else 10_000)
     with pytest.raises(exc_type) as caught:
         await ASYNC_CALLS[call](client, VOKER)
     _check_error_event(one_event(voker_client, voker_server)["properties"], caught.value, status)
