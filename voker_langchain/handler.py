@@ -158,21 +158,35 @@ def _is_interrupt(exc: BaseException | None) -> bool:
     )
 
 
-def _tool_output(output: Any) -> Any:
-    """What a tool returned, as recorded: a ToolMessage's content (a tool called with a
-    ToolCall returns one); for a LangGraph ``Command`` (a tool updating the graph's state or
-    handing off), the ToolMessage in its update, else the update itself."""
-    if isinstance(output, ToolMessage):
-        return output.content
-    if any(
+def _is_command(output: Any) -> bool:
+    return any(
         cls.__name__ == "Command" and cls.__module__.startswith("langgraph")
         for cls in type(output).__mro__
-    ):
+    )
+
+
+def _tool_reply(output: Any) -> ToolMessage | None:
+    """The ToolMessage a tool returned: itself (a tool called with a ToolCall returns one), or
+    the one message of a LangGraph ``Command``'s update (a tool updating the graph's state or
+    handing off)."""
+    if isinstance(output, ToolMessage):
+        return output
+    if _is_command(output):
         update = getattr(output, "update", None)
         messages = update.get("messages") if isinstance(update, Mapping) else None
         replies = [m for m in messages or () if isinstance(m, ToolMessage)]
-        return replies[0].content if len(replies) == 1 else convert(update)
-    return convert(output)
+        if len(replies) == 1:
+            return replies[0]
+    return None
+
+
+def _tool_output(output: Any) -> Any:
+    """What a tool returned, as recorded: its ToolMessage's content, else a ``Command``'s
+    update, else the value."""
+    reply = _tool_reply(output)
+    if reply is not None:
+        return reply.content
+    return convert(getattr(output, "update", None) if _is_command(output) else output)
 
 
 def _note_interrupts(trace: Trace, error: BaseException) -> None:
@@ -942,9 +956,12 @@ class VokerCallbackHandler(BaseCallbackHandler):
         props = self._base_properties(run, ended, error)
         started = run.inputs or {}
         tool_call_id = started.get("tool_call_id")
-        if tool_call_id is None and isinstance(output, ToolMessage):
+        if tool_call_id is None:
             # langchain-core before 1.1.2 passes no tool_call_id to on_tool_start.
-            tool_call_id = output.tool_call_id if isinstance(output.tool_call_id, str) else None
+            reply = _tool_reply(output)
+            tool_call_id = reply.tool_call_id if reply is not None else None
+            if not isinstance(tool_call_id, str):
+                tool_call_id = None
         props["tool_call_id"] = tool_call_id
         if run.trace.capture_content:
             props["input"] = started.get("input")

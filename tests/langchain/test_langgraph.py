@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, TypedDict
 
+import langchain_core
 import pytest
 from langchain_core.messages import AnyMessage, HumanMessage, ToolMessage
 from langchain_core.runnables import RunnableLambda
@@ -150,6 +151,11 @@ def test_interrupt_is_not_an_error(handler: Any, landed: Any) -> None:
         pytest.param(
             lambda graph: graph.with_fallbacks([agent_graph(weather_model(), [get_weather])]),
             id="with_fallbacks",
+            marks=pytest.mark.skipif(
+                int(langchain_core.__version__.split(".")[0]) < 1,
+                reason="langchain-core 0.x copies thread_id into every run's metadata, and "
+                "reports the graph under with_fallbacks as a trace of its own",
+            ),
         ),
         pytest.param(
             lambda graph: graph | RunnableLambda(lambda state: state["messages"][-1].content),
@@ -188,8 +194,10 @@ def test_a_trace_that_sent_events_before_meeting_a_thread_keeps_one_session(
 
     events = landed(5)
     assert [e["event_name"] for e in events] == ["llm", "llm", "tool", "llm", "chain"]
-    root = events[-1]["properties"]
-    assert {e["session"] for e in events} == {root["run_id"]}  # not split at the graph
+    # One trace, one session: not split at the graph. (It is the top run's id; langchain-core
+    # 0.x copies thread_id into every run's metadata, so there it is the thread.)
+    sessions = {e["session"] for e in events}
+    assert sessions in ({events[-1]["properties"]["run_id"]}, {"thread-late"})
 
 
 def test_a_tool_returning_a_command_records_its_message(handler: Any, landed: Any) -> None:
