@@ -309,13 +309,14 @@ async def test_async_client_create_and_stream(fake_llm: FakeLLMServer) -> None:
     assert fake_llm.requests[0].header("x-stainless-async") is not None
 
 
+def _azure(fake_llm: FakeLLMServer) -> openai.AzureOpenAI:
+    return openai.AzureOpenAI(
+        api_key="k", azure_endpoint=fake_llm.azure_endpoint, api_version="2024-10-21", max_retries=0
+    )
+
+
 def test_azure_client_uses_the_deployment_path(fake_llm: FakeLLMServer) -> None:
-    with openai.AzureOpenAI(
-        api_key="k",
-        azure_endpoint=fake_llm.azure_endpoint,
-        api_version="2024-10-21",
-        max_retries=0,
-    ) as client:
+    with _azure(fake_llm) as client:
         completion = client.chat.completions.create(model="my-deployment", messages=MESSAGES)
 
     assert completion.choices[0].message.content == f"Echo: {QUESTION}"
@@ -346,12 +347,7 @@ def test_n_choices_give_choice_zero_the_reply_and_the_others_stop(
 
 
 def test_azure_streams_open_with_a_prompt_filter_chunk(fake_llm: FakeLLMServer) -> None:
-    with openai.AzureOpenAI(
-        api_key="k",
-        azure_endpoint=fake_llm.azure_endpoint,
-        api_version="2024-10-21",
-        max_retries=0,
-    ) as client:
+    with _azure(fake_llm) as client:
         chunks = list(
             client.chat.completions.create(model="my-deployment", messages=MESSAGES, stream=True)
         )

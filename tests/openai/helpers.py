@@ -70,6 +70,17 @@ def client_options(fake_llm: Any, **options: Any) -> dict[str, Any]:
     }
 
 
+def azure_options(fake_llm: Any, **options: Any) -> dict[str, Any]:
+    """Options of an Azure client served by the fake server's deployment routes."""
+    return {
+        "azure_endpoint": fake_llm.azure_endpoint,
+        "api_version": "2024-10-21",
+        "api_key": "fake-key",
+        "max_retries": 0,
+        **options,
+    }
+
+
 def wrapped(fake_llm: Any, voker_client: Any, **options: Any) -> provider_openai.OpenAI:
     return provider_openai.OpenAI(voker_client=voker_client, **client_options(fake_llm, **options))
 

@@ -19,6 +19,7 @@ from tests.openai.helpers import (
     VOKER,
     aplain,
     awrapped,
+    azure_options,
     chat_text,
     check_associations,
     client_options,
@@ -389,13 +390,7 @@ def test_voker_keywords_are_in_the_type_hints() -> None:
 def test_azure_clients_record_with_their_provider(
     fake_llm: Any, voker_client: Any, voker_server: Any
 ) -> None:
-    client = provider_openai.AzureOpenAI(
-        azure_endpoint=fake_llm.azure_endpoint,
-        api_version="2024-10-21",
-        api_key="fake-key",
-        max_retries=0,
-        voker_client=voker_client,
-    )
+    client = provider_openai.AzureOpenAI(**azure_options(fake_llm, voker_client=voker_client))
     with client:
         assert isinstance(client, openai.AzureOpenAI)
         client.chat.completions.create(**{**CHAT_ARGS, "model": "my-deployment"}, **VOKER)
@@ -413,12 +408,7 @@ async def test_async_azure_streams_record(
     fake_llm: Any, voker_client: Any, voker_server: Any
 ) -> None:
     client = provider_openai.AsyncAzureOpenAI(
-        azure_endpoint=fake_llm.azure_endpoint,
-        azure_deployment="dep-1",
-        api_version="2024-10-21",
-        api_key="fake-key",
-        max_retries=0,
-        voker_client=voker_client,
+        **azure_options(fake_llm, azure_deployment="dep-1", voker_client=voker_client)
     )
     async with client:
         stream = await client.chat.completions.create(**CHAT_ARGS, **VOKER, stream=True)

@@ -18,6 +18,7 @@ from tests.openai.helpers import (
     RESPONSES_ARGS,
     VOKER,
     awrapped,
+    azure_options,
     check_usage,
     llm_events,
     one_event,
@@ -43,13 +44,7 @@ def test_azure_stream_takes_model_and_ids_from_the_chunks_after_the_prompt_filte
     fake_llm: Any, voker_client: Any, voker_server: Any
 ) -> None:
     fake_llm.queue_reply(model="gpt-4o-2024-08-06")
-    client = provider_openai.AzureOpenAI(
-        azure_endpoint=fake_llm.azure_endpoint,
-        api_version="2024-10-21",
-        api_key="fake-key",
-        max_retries=0,
-        voker_client=voker_client,
-    )
+    client = provider_openai.AzureOpenAI(**azure_options(fake_llm, voker_client=voker_client))
     with client:
         stream = client.chat.completions.create(
             **{**CHAT_ARGS, "model": "my-deployment"}, **VOKER, stream=True
