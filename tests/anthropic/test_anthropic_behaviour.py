@@ -261,6 +261,23 @@ def test_the_callers_arguments_are_not_mutated(
     assert len(events[1]["properties"]["inputs"]["messages"]) == 2
 
 
+async def test_generator_messages_and_refused_arguments(
+    fake_llm: Any, voker_client: Any, voker_server: Any
+) -> None:
+    # Messages from a generator are sent and recorded as items; a keyword the SDK refuses
+    # raises its TypeError before any request and records nothing.
+    async with awrapped(fake_llm, voker_client) as client:
+        reply = await client.messages.create(
+            **{**ARGS, "messages": (dict(m) for m in MESSAGES)}, **VOKER
+        )
+        with pytest.raises(TypeError, match="unexpected keyword argument 'max_token'"):
+            await client.messages.create(**{**ARGS, "max_token": 9}, **VOKER)
+    assert reply.content[0].text == "Echo: hello there world"
+    assert len(fake_llm.requests) == 1
+    assert fake_llm.requests[0].body["messages"] == MESSAGES
+    assert one_event(voker_client, voker_server)["properties"]["inputs"]["messages"] == MESSAGES
+
+
 def test_a_failing_before_send_never_reaches_the_caller(fake_llm: Any, voker_server: Any) -> None:
     def before_send(event: dict[str, Any]) -> dict[str, Any]:
         raise RuntimeError("bug in the user's hook")

@@ -7,6 +7,7 @@ import copy
 import json
 from typing import Any
 
+import httpx
 import openai
 import pytest
 
@@ -266,6 +267,50 @@ def test_the_callers_arguments_are_not_modified(fake_llm: Any, voker_client: Any
     assert sent["stream_options"] == {"include_obfuscation": False, "include_usage": True}
     assert fake_llm.requests[0].header("x-trace") == "1"
     assert "x-voker-pending-call" not in fake_llm.requests[1].headers
+
+
+def test_messages_given_as_a_generator_are_sent_and_recorded(
+    fake_llm: Any, voker_client: Any, voker_server: Any
+) -> None:
+    # The SDK takes any iterable; the event must show the messages, not a generator's repr.
+    with wrapped(fake_llm, voker_client) as client:
+        result = client.chat.completions.create(
+            model="gpt-4.1-mini", messages=(dict(m) for m in MESSAGES), **VOKER
+        )
+    assert result.choices[0].message.content == "Echo: hello there world"
+    assert fake_llm.requests[0].body["messages"] == MESSAGES
+    assert one_event(voker_client, voker_server)["properties"]["inputs"]["messages"] == MESSAGES
+
+
+async def test_arguments_the_sdk_refuses_record_nothing(
+    fake_llm: Any, voker_client: Any, voker_server: Any
+) -> None:
+    # An unknown or missing keyword is the caller's bug, raised before any request: the caller
+    # gets the SDK's TypeError unchanged, and no failed llm event stands for a call never made.
+    with wrapped(fake_llm, voker_client) as client:
+        with pytest.raises(TypeError, match="unexpected keyword argument 'temprature'"):
+            client.chat.completions.create(**CHAT_ARGS, **VOKER, temprature=0.2)
+        with pytest.raises(TypeError, match="messages"):
+            client.chat.completions.create(model="gpt-4.1-mini", **VOKER)
+        with pytest.raises(TypeError, match="unexpected keyword argument 'inptu'"):
+            client.responses.parse(model="gpt-4.1-mini", inptu="hi", **VOKER)
+    async with awrapped(fake_llm, voker_client) as aclient:
+        with pytest.raises(TypeError, match="unexpected keyword argument 'temprature'"):
+            await aclient.responses.create(**RESPONSES_ARGS, **VOKER, temprature=0.2)
+    assert fake_llm.requests == []
+
+    # A TypeError from a call that did take its arguments is still recorded (here: a
+    # before-send hook of the HTTP client's, raising inside the SDK).
+    def broken_hook(request: Any) -> None:
+        raise TypeError("hook broke")
+
+    with wrapped(
+        fake_llm, voker_client, http_client=httpx.Client(event_hooks={"request": [broken_hook]})
+    ) as client:
+        with pytest.raises(TypeError, match="hook broke"):
+            client.chat.completions.create(**CHAT_ARGS, **VOKER)
+    event = one_event(voker_client, voker_server)
+    assert event["properties"]["error"]["message"] == "hook broke"
 
 
 # -- client copies, raw responses, untouched attributes -------------------------------------------

@@ -29,15 +29,17 @@ Every method after :meth:`LLMCall.begin` runs under a guard: a bug here is logge
 from __future__ import annotations
 
 import functools
+import inspect
+import io
 import logging
 import threading
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar, cast
 
-from voker_core._snapshot import freeze, snapshot, thaw
+from voker_core._snapshot import Frozen, freeze, snapshot, thaw
 from voker_core.context import _current, _Lazy, version_for
 
 if TYPE_CHECKING:
@@ -424,6 +426,36 @@ _DONE_LOCK = threading.RLock()
 _TRANSPORT_OPTIONS = ("extra_headers", "extra_query", "timeout")
 
 
+def _list_iterators(kwargs: dict[str, Any]) -> bool:
+    """Replace one-shot iterators among ``kwargs``' values (``messages=(m for m in ...)``:
+    the SDKs take any iterable) by lists of their items, in place; whether there were any.
+
+    The provider then gets the list, and the event the same items, not a generator's repr.
+    ``kwargs`` is the wrapper's own dict, not the caller's. Files (``io`` objects iterate
+    too) are left alone."""
+    found = False
+    for key, value in kwargs.items():
+        if isinstance(value, Iterator) and not isinstance(value, io.IOBase):
+            kwargs[key] = list(value)
+            found = True
+    return found
+
+
+def _accepts(method: Callable[..., Any], kwargs: Mapping[str, Any]) -> bool:
+    """Whether ``method``'s signature takes ``kwargs`` (True when it cannot be read).
+
+    Only asked after a ``TypeError`` (never on the path of a call that succeeds)."""
+    try:
+        signature = inspect.signature(method)
+    except (TypeError, ValueError):
+        return True
+    try:
+        signature.bind(**kwargs)
+    except TypeError:
+        return False
+    return True
+
+
 def _default_client() -> VokerClient:
     from voker_core.client import get_client
 
@@ -514,11 +546,17 @@ class LLMCall:
         # Copied now, once: the event is built on the delivery thread, after the caller may
         # have changed its messages (appending the reply is the usual first thing it does).
         # Thawed there (properties()).
+        if inputs is None:
+            frozen = freeze(provider_kwargs)
+            if type(frozen) is not Frozen and _list_iterators(provider_kwargs):
+                frozen = freeze(provider_kwargs)
+        else:
+            frozen = freeze(inputs)
         return cls(
             api=api,
             provider=provider,
             assoc=assoc,
-            inputs=freeze(provider_kwargs if inputs is None else inputs),
+            inputs=frozen,
             stream=streamed,
             requested_model=model if type(model) is str else None,
             provider_kwargs=provider_kwargs,
@@ -564,7 +602,7 @@ class LLMCall:
         try:
             return method(**kwargs)
         except BaseException as exc:
-            self.fail(exc)
+            self._failed(method, kwargs, exc)
             raise
 
     async def ainvoke(self, method: Callable[..., Awaitable[R]], kwargs: Mapping[str, Any]) -> R:
@@ -576,8 +614,19 @@ class LLMCall:
         try:
             return await method(**kwargs)
         except BaseException as exc:
-            self.fail(exc)
+            self._failed(method, kwargs, exc)
             raise
+
+    def _failed(
+        self, method: Callable[..., Any], kwargs: Mapping[str, Any], exc: BaseException
+    ) -> None:
+        """Record the failure ``exc`` of ``method(**kwargs)`` - unless the method refused its
+        arguments (an unknown or missing keyword): then no request was made and there is no
+        LLM call to record, only the caller's ``TypeError``, which it gets unchanged."""
+        if isinstance(exc, TypeError) and not _accepts(method, kwargs):
+            self.discard()
+        else:
+            self.fail(exc)
 
     # -- timing --------------------------------------------------------------------------------
 

@@ -279,6 +279,7 @@ def keeping_completion(call: LLMCall, api: Api, method: Callable[..., R]) -> Cal
     """``method`` (a ``parse``) for :meth:`LLMCall.invoke`, recording the response an error
     carries (see :func:`_fail_with_completion`); the error reaches the caller unchanged."""
 
+    @functools.wraps(method)  # LLMCall reads its signature after a TypeError
     def parse(**kwargs: Any) -> R:
         try:
             return method(**kwargs)
@@ -294,6 +295,7 @@ def keeping_completion_async(
 ) -> Callable[..., Awaitable[R]]:
     """The async twin of :func:`keeping_completion`."""
 
+    @functools.wraps(method)
     async def parse(**kwargs: Any) -> R:
         try:
             return await method(**kwargs)
