@@ -23,9 +23,11 @@ from tests.openai.helpers import (
     azure_options,
     chat_text,
     check_associations,
+    check_usage,
     client_options,
     dump,
     llm_events,
+    normalise,
     one_event,
     plain,
     wrapped,
@@ -413,12 +415,59 @@ def test_the_beta_chat_alias_records_too(
 ) -> None:
     with wrapped(fake_llm, voker_client) as client:
         assert isinstance(client.beta, openai.resources.beta.Beta)
-        if hasattr(openai.resources.beta, "responses"):  # openai 2.x+
-            from openai.resources.beta.responses.responses import Responses as BetaResponses
-
-            assert type(client.beta.responses) is BetaResponses  # the SDK's, untouched
+        assert hasattr(client.beta, "responses") == hasattr(openai.resources.beta, "responses")
         client.beta.chat.completions.create(**CHAT_ARGS, **VOKER)
     assert one_event(voker_client, voker_server)["properties"]["api"] == ("openai-chat-completions")
+
+
+HAS_BETA_RESPONSES = hasattr(openai.resources.beta, "responses")
+
+
+@pytest.mark.skipif(not HAS_BETA_RESPONSES, reason="this openai SDK has no beta.responses")
+async def test_the_beta_responses_api_records(
+    fake_llm: Any, voker_client: Any, voker_server: Any
+) -> None:
+    from openai.resources.beta.responses.responses import AsyncResponses, Responses
+
+    with wrapped(fake_llm, voker_client) as client, plain(fake_llm) as unwrapped:
+        assert isinstance(client.beta.responses, Responses)
+        response = client.beta.responses.create(**RESPONSES_ARGS, **VOKER)
+        expected = unwrapped.beta.responses.create(**RESPONSES_ARGS)
+        with client.beta.responses.create(**RESPONSES_ARGS, **VOKER, stream=True) as stream:
+            events = list(stream)
+        raw = client.beta.responses.with_raw_response.create(**RESPONSES_ARGS, **VOKER)
+    async with awrapped(fake_llm, voker_client) as aclient:
+        assert isinstance(aclient.beta.responses, AsyncResponses)
+        astream = await aclient.beta.responses.create(
+            **RESPONSES_ARGS, stream=True, voker_agent="a", voker_session="beta-async"
+        )
+        async for _ in astream:
+            break
+        await astream.close()
+    assert normalise(dump(response)) == normalise(dump(expected))
+    assert events[-1].type == "response.completed"
+    assert raw.parse().status == "completed"
+    assert all(r.query == {"beta": ["true"]} for r in fake_llm.requests)
+
+    recorded = llm_events(voker_client, voker_server, session=VOKER["voker_session"])
+    assert [e["properties"]["stream"] for e in recorded] == [False, True, False]
+    for event, reply in zip(
+        recorded, (fake_llm.requests[0], fake_llm.requests[2], fake_llm.requests[3]), strict=True
+    ):
+        props = event["properties"]
+        check_associations(event)
+        assert props["api"] == "openai-responses"
+        assert props["inputs"] == {
+            **RESPONSES_ARGS,
+            **({"stream": True} if props["stream"] else {}),
+        }
+        assert props["finish_reason"] == "stop"
+        assert props["output"]["output"][0]["content"][0]["text"] == reply.reply.text
+        check_usage(props, reply.reply)
+    assert recorded[0]["properties"]["output"] == dump(response)
+    assert recorded[1]["properties"]["time_to_first_token_ms"] > 0
+    early = one_event(voker_client, voker_server, session="beta-async")["properties"]
+    assert early["stream"] is True and early["finish_reason"] is None
 
 
 def test_voker_keywords_are_in_the_type_hints() -> None:

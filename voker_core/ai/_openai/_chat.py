@@ -1,4 +1,4 @@
-"""The wrapped ``chat.completions`` resource (and ``chat``, ``beta.chat``), sync and async.
+"""The wrapped ``chat.completions`` resource (and ``chat``, ``beta``), sync and async.
 
 Subclasses of the SDK's resources overriding only ``create``, ``parse`` and ``stream``;
 everything else (``retrieve``, ``list``, ``messages``...) is the SDK's. The SDK's ``.stream()``
@@ -44,6 +44,8 @@ from voker_core.ai._openai._calls import (
 from voker_core.ai._openai._typing import ChatCreateNonStreaming, ChatCreateStreaming
 
 if TYPE_CHECKING:
+    from voker_core.ai._openai._beta_responses import AsyncBetaResponses, BetaResponses
+
     cached_property = property
 else:
     from functools import cached_property
@@ -212,16 +214,33 @@ class AsyncChat(_chat.AsyncChat):
 
 
 class Beta(_beta.Beta):
-    """``client.beta``, whose ``chat`` (the SDK's older alias of ``client.chat``) records."""
+    """``client.beta``, whose ``chat`` (the SDK's older alias of ``client.chat``) and
+    ``responses`` (the beta Responses API, in SDKs that have it) record."""
 
     @cached_property
     def chat(self) -> Chat:
         return Chat(self._client)
 
+    if hasattr(_beta.Beta, "responses"):
+
+        @cached_property
+        def responses(self) -> BetaResponses:
+            from voker_core.ai._openai._beta_responses import BetaResponses
+
+            return BetaResponses(self._client)
+
 
 class AsyncBeta(_beta.AsyncBeta):
-    """``client.beta`` (async), whose ``chat`` records."""
+    """``client.beta`` (async), whose ``chat`` and ``responses`` record."""
 
     @cached_property
     def chat(self) -> AsyncChat:
         return AsyncChat(self._client)
+
+    if hasattr(_beta.AsyncBeta, "responses"):
+
+        @cached_property
+        def responses(self) -> AsyncBetaResponses:
+            from voker_core.ai._openai._beta_responses import AsyncBetaResponses
+
+            return AsyncBetaResponses(self._client)
