@@ -96,7 +96,8 @@ class DeliveryStats:
 
     - ``queued``: calls accepted into the queue.
     - ``sent``: writes the server accepted.
-    - ``retried``: attempts repeated after a transient failure.
+    - ``retried``: attempts repeated after a failure (of an event or other write, or of
+      the fingerprint request the writes wait for).
     - ``dropped``: writes never sent: the queue was full (``queue_full``), ``before_send``
       dropped them (``filtered``), the client was closed, or ``close`` timed out.
     - ``failed``: writes the server rejected for good (4xx) or that kept failing
@@ -828,6 +829,7 @@ class Delivery:
                 self._fp_attempts = 0
             else:
                 self._fp_attempts += 1
+                self._c_retried += 1  # it is tried again, after the delay
                 delay = backoff_delay(self._fp_attempts, retry_after=retry_after, cap=BACKOFF_CAP)
                 self._fp_retry_at = now + delay
                 if rejected:
