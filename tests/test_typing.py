@@ -11,8 +11,12 @@ from mypy import api as mypy_api
 USER_CODE = """
 from typing import Any
 
+from pydantic import BaseModel
+from typing_extensions import assert_type
+
 import voker_core
 from voker_core import VokerClient
+from voker_core.ai.provider_anthropic import Anthropic
 from voker_core.ai.provider_openai import OpenAI
 
 client = VokerClient(api_key="k", flush_timeout=2, capture_content=False)
@@ -22,6 +26,33 @@ voker_core.configure(api_key="k", base_url="http://localhost:1", max_queue_size=
 OpenAI(api_key="k", voker_client=client).chat.completions.create(
     voker_agent="a", voker_session="s", model="m", messages=[{"role": "user", "content": "hi"}]
 )
+
+
+class Answer(BaseModel):
+    text: str
+
+
+openai_client = OpenAI(api_key="k")
+anthropic_client = Anthropic(api_key="k")
+keys: Any = {"voker_agent": "a", "voker_session": "s"}
+with openai_client.chat.completions.stream(
+    model="m", messages=[], response_format=Answer, **keys
+) as chat_stream:
+    assert_type(chat_stream.get_final_completion().choices[0].message.parsed, Answer | None)
+assert_type(
+    openai_client.responses.parse(model="m", input="hi", text_format=Answer, **keys).output_parsed,
+    Answer | None,
+)
+assert_type(
+    anthropic_client.messages.parse(
+        model="m", max_tokens=9, messages=[], output_format=Answer, **keys
+    ).parsed_output,
+    Answer | None,
+)
+with anthropic_client.beta.messages.stream(
+    model="m", max_tokens=9, messages=[], output_format=Answer, **keys
+) as message_stream:
+    assert_type(message_stream.get_final_message().parsed_output, Answer | None)
 
 VokerClient(flush_timout=2)  # error
 voker_core.configure(max_queue_size="big")  # error

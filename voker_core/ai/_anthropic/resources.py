@@ -10,10 +10,12 @@ the keywords too and carry them to each of those requests.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, overload
+from collections.abc import Awaitable, Callable, Mapping
+from typing import TYPE_CHECKING, Any, TypeVar, cast, overload
 
+from anthropic import Omit, omit
 from anthropic._compat import cached_property
+from anthropic.lib._parse._response import ResponseFormatT
 from anthropic.resources.beta import AsyncBeta, Beta
 from anthropic.resources.beta.messages import AsyncMessages as AsyncBetaMessages
 from anthropic.resources.beta.messages import Messages as BetaMessages
@@ -59,6 +61,8 @@ if TYPE_CHECKING:
     from anthropic.types.beta.parsed_beta_message import ParsedBetaMessage
     from anthropic.types.parsed_message import ParsedMessage
 
+R = TypeVar("R")
+
 __all__ = [
     "RecordedAsyncBeta",
     "RecordedAsyncBetaMessages",
@@ -72,7 +76,7 @@ __all__ = [
 # -- the shared call paths (sync and async differ only by the awaits) ---------------------------
 
 
-def _create(resource: Any, surface: Surface, method: Any, kwargs: dict[str, Any]) -> Any:
+def _create(resource: Any, surface: Surface, method: Callable[..., R], kwargs: dict[str, Any]) -> R:
     call, provider_kwargs = start(resource, surface, kwargs)
     if call is None:
         return method(**provider_kwargs)
@@ -82,7 +86,9 @@ def _create(resource: Any, surface: Surface, method: Any, kwargs: dict[str, Any]
     return result
 
 
-async def _acreate(resource: Any, surface: Surface, method: Any, kwargs: dict[str, Any]) -> Any:
+async def _acreate(
+    resource: Any, surface: Surface, method: Callable[..., Awaitable[R]], kwargs: dict[str, Any]
+) -> R:
     call, provider_kwargs = start(resource, surface, kwargs)
     if call is None:
         return await method(**provider_kwargs)
@@ -93,8 +99,13 @@ async def _acreate(resource: Any, surface: Surface, method: Any, kwargs: dict[st
 
 
 def _stream(
-    resource: Any, surface: Surface, method: Any, kwargs: dict[str, Any], *, is_async: bool
-) -> Any:
+    resource: Any,
+    surface: Surface,
+    method: Callable[..., R],
+    kwargs: dict[str, Any],
+    *,
+    is_async: bool,
+) -> R:
     call, provider_kwargs = start(resource, surface, kwargs, stream=True)
     manager = method(**provider_kwargs)  # lazy: the request is made on (async) with
     if call is not None:
@@ -125,37 +136,45 @@ class RecordedMessages(Messages):
         set by ``voker_core.context``), ``voker_agent_version``, ``voker_person`` and
         ``voker_properties``. Returns the SDK's ``Message`` or ``Stream``.
         """
-        return _create(self, MESSAGES, super().create, kwargs)  # type: ignore[no-any-return]
+        return _create(self, MESSAGES, super().create, kwargs)
 
     def stream(
         self,
         *,
+        output_format: type[ResponseFormatT] | Omit | None = omit,
         voker_agent: str | None = None,
         voker_session: str | None = None,
         voker_agent_version: str | None = None,
         voker_person: str | None = None,
         voker_properties: Mapping[str, Any] | None = None,
         **kwargs: Any,
-    ) -> MessageStreamManager[Any]:
+    ) -> MessageStreamManager[ResponseFormatT]:
         voker = _voker(
             voker_agent, voker_session, voker_agent_version, voker_person, voker_properties
         )
-        return _stream(self, MESSAGES, super().stream, {**kwargs, **voker}, is_async=False)  # type: ignore[no-any-return]
+        return _stream(
+            self,
+            MESSAGES,
+            super().stream,
+            _with_format(kwargs, output_format, voker),
+            is_async=False,
+        )
 
     def parse(
         self,
         *,
+        output_format: type[ResponseFormatT] | Omit | None = omit,
         voker_agent: str | None = None,
         voker_session: str | None = None,
         voker_agent_version: str | None = None,
         voker_person: str | None = None,
         voker_properties: Mapping[str, Any] | None = None,
         **kwargs: Any,
-    ) -> ParsedMessage[Any]:
+    ) -> ParsedMessage[ResponseFormatT]:
         voker = _voker(
             voker_agent, voker_session, voker_agent_version, voker_person, voker_properties
         )
-        return _create(self, MESSAGES, super().parse, {**kwargs, **voker})  # type: ignore[no-any-return]
+        return _create(self, MESSAGES, super().parse, _with_format(kwargs, output_format, voker))
 
 
 class RecordedAsyncMessages(AsyncMessages):
@@ -169,37 +188,47 @@ class RecordedAsyncMessages(AsyncMessages):
     ) -> AsyncStream[RawMessageStreamEvent]: ...
     async def create(self, **kwargs: Any) -> Message | AsyncStream[RawMessageStreamEvent]:
         """``messages.create``, recorded as one ``llm`` event (see the sync twin)."""
-        return await _acreate(self, MESSAGES, super().create, kwargs)  # type: ignore[no-any-return]
+        return await _acreate(self, MESSAGES, super().create, kwargs)
 
     def stream(
         self,
         *,
+        output_format: type[ResponseFormatT] | Omit | None = omit,
         voker_agent: str | None = None,
         voker_session: str | None = None,
         voker_agent_version: str | None = None,
         voker_person: str | None = None,
         voker_properties: Mapping[str, Any] | None = None,
         **kwargs: Any,
-    ) -> AsyncMessageStreamManager[Any]:
+    ) -> AsyncMessageStreamManager[ResponseFormatT]:
         voker = _voker(
             voker_agent, voker_session, voker_agent_version, voker_person, voker_properties
         )
-        return _stream(self, MESSAGES, super().stream, {**kwargs, **voker}, is_async=True)  # type: ignore[no-any-return]
+        return _stream(
+            self,
+            MESSAGES,
+            super().stream,
+            _with_format(kwargs, output_format, voker),
+            is_async=True,
+        )
 
     async def parse(
         self,
         *,
+        output_format: type[ResponseFormatT] | Omit | None = omit,
         voker_agent: str | None = None,
         voker_session: str | None = None,
         voker_agent_version: str | None = None,
         voker_person: str | None = None,
         voker_properties: Mapping[str, Any] | None = None,
         **kwargs: Any,
-    ) -> ParsedMessage[Any]:
+    ) -> ParsedMessage[ResponseFormatT]:
         voker = _voker(
             voker_agent, voker_session, voker_agent_version, voker_person, voker_properties
         )
-        return await _acreate(self, MESSAGES, super().parse, {**kwargs, **voker})  # type: ignore[no-any-return]
+        return await _acreate(
+            self, MESSAGES, super().parse, _with_format(kwargs, output_format, voker)
+        )
 
 
 # -- beta.messages ------------------------------------------------------------------------------
@@ -216,37 +245,47 @@ class RecordedBetaMessages(BetaMessages):
     ) -> Stream[BetaRawMessageStreamEvent]: ...
     def create(self, **kwargs: Any) -> BetaMessage | Stream[BetaRawMessageStreamEvent]:
         """``beta.messages.create``, recorded as one ``llm`` event (see ``messages.create``)."""
-        return _create(self, BETA_MESSAGES, super().create, kwargs)  # type: ignore[no-any-return]
+        return _create(self, BETA_MESSAGES, super().create, kwargs)
 
     def stream(
         self,
         *,
+        output_format: type[ResponseFormatT] | Omit | None = omit,
         voker_agent: str | None = None,
         voker_session: str | None = None,
         voker_agent_version: str | None = None,
         voker_person: str | None = None,
         voker_properties: Mapping[str, Any] | None = None,
         **kwargs: Any,
-    ) -> BetaMessageStreamManager[Any]:
+    ) -> BetaMessageStreamManager[ResponseFormatT]:
         voker = _voker(
             voker_agent, voker_session, voker_agent_version, voker_person, voker_properties
         )
-        return _stream(self, BETA_MESSAGES, super().stream, {**kwargs, **voker}, is_async=False)  # type: ignore[no-any-return]
+        return _stream(
+            self,
+            BETA_MESSAGES,
+            super().stream,
+            _with_format(kwargs, output_format, voker),
+            is_async=False,
+        )
 
     def parse(
         self,
         *,
+        output_format: type[ResponseFormatT] | Omit | None = omit,
         voker_agent: str | None = None,
         voker_session: str | None = None,
         voker_agent_version: str | None = None,
         voker_person: str | None = None,
         voker_properties: Mapping[str, Any] | None = None,
         **kwargs: Any,
-    ) -> ParsedBetaMessage[Any]:
+    ) -> ParsedBetaMessage[ResponseFormatT]:
         voker = _voker(
             voker_agent, voker_session, voker_agent_version, voker_person, voker_properties
         )
-        return _create(self, BETA_MESSAGES, super().parse, {**kwargs, **voker})  # type: ignore[no-any-return]
+        return _create(
+            self, BETA_MESSAGES, super().parse, _with_format(kwargs, output_format, voker)
+        )
 
     def tool_runner(  # type: ignore[override]
         self,
@@ -263,7 +302,7 @@ class RecordedBetaMessages(BetaMessages):
         voker = _voker(
             voker_agent, voker_session, voker_agent_version, voker_person, voker_properties
         )
-        return _helper(super().tool_runner, kwargs, voker)  # type: ignore[no-any-return]
+        return _helper(super().tool_runner, kwargs, voker)
 
     def thread(
         self,
@@ -280,7 +319,7 @@ class RecordedBetaMessages(BetaMessages):
         voker = _voker(
             voker_agent, voker_session, voker_agent_version, voker_person, voker_properties
         )
-        return _thread(super().thread, kwargs, voker)  # type: ignore[no-any-return]
+        return _thread(super().thread, kwargs, voker)
 
 
 class RecordedAsyncBetaMessages(AsyncBetaMessages):
@@ -294,37 +333,47 @@ class RecordedAsyncBetaMessages(AsyncBetaMessages):
     ) -> AsyncStream[BetaRawMessageStreamEvent]: ...
     async def create(self, **kwargs: Any) -> BetaMessage | AsyncStream[BetaRawMessageStreamEvent]:
         """``beta.messages.create``, recorded as one ``llm`` event (see ``messages.create``)."""
-        return await _acreate(self, BETA_MESSAGES, super().create, kwargs)  # type: ignore[no-any-return]
+        return await _acreate(self, BETA_MESSAGES, super().create, kwargs)
 
     def stream(
         self,
         *,
+        output_format: type[ResponseFormatT] | Omit | None = omit,
         voker_agent: str | None = None,
         voker_session: str | None = None,
         voker_agent_version: str | None = None,
         voker_person: str | None = None,
         voker_properties: Mapping[str, Any] | None = None,
         **kwargs: Any,
-    ) -> BetaAsyncMessageStreamManager[Any]:
+    ) -> BetaAsyncMessageStreamManager[ResponseFormatT]:
         voker = _voker(
             voker_agent, voker_session, voker_agent_version, voker_person, voker_properties
         )
-        return _stream(self, BETA_MESSAGES, super().stream, {**kwargs, **voker}, is_async=True)  # type: ignore[no-any-return]
+        return _stream(
+            self,
+            BETA_MESSAGES,
+            super().stream,
+            _with_format(kwargs, output_format, voker),
+            is_async=True,
+        )
 
     async def parse(
         self,
         *,
+        output_format: type[ResponseFormatT] | Omit | None = omit,
         voker_agent: str | None = None,
         voker_session: str | None = None,
         voker_agent_version: str | None = None,
         voker_person: str | None = None,
         voker_properties: Mapping[str, Any] | None = None,
         **kwargs: Any,
-    ) -> ParsedBetaMessage[Any]:
+    ) -> ParsedBetaMessage[ResponseFormatT]:
         voker = _voker(
             voker_agent, voker_session, voker_agent_version, voker_person, voker_properties
         )
-        return await _acreate(self, BETA_MESSAGES, super().parse, {**kwargs, **voker})  # type: ignore[no-any-return]
+        return await _acreate(
+            self, BETA_MESSAGES, super().parse, _with_format(kwargs, output_format, voker)
+        )
 
     def tool_runner(  # type: ignore[override]
         self,
@@ -341,7 +390,7 @@ class RecordedAsyncBetaMessages(AsyncBetaMessages):
         voker = _voker(
             voker_agent, voker_session, voker_agent_version, voker_person, voker_properties
         )
-        return _helper(super().tool_runner, kwargs, voker)  # type: ignore[no-any-return]
+        return _helper(super().tool_runner, kwargs, voker)
 
     def thread(
         self,
@@ -358,7 +407,7 @@ class RecordedAsyncBetaMessages(AsyncBetaMessages):
         voker = _voker(
             voker_agent, voker_session, voker_agent_version, voker_person, voker_properties
         )
-        return _thread(super().thread, kwargs, voker)  # type: ignore[no-any-return]
+        return _thread(super().thread, kwargs, voker)
 
 
 class RecordedBeta(Beta):
@@ -377,17 +426,17 @@ class RecordedAsyncBeta(AsyncBeta):
         return RecordedAsyncBetaMessages(self._client)
 
 
-def _helper(method: Any, kwargs: dict[str, Any], voker: dict[str, Any]) -> Any:
+def _helper(method: Callable[..., R], kwargs: dict[str, Any], voker: dict[str, Any]) -> R:
     """Make an SDK helper (a tool runner, a message thread) with ``voker`` carried to each
     request it sends (in its ``extra_headers``, which it passes to every request)."""
     send, holder = with_helper_keywords(kwargs, voker)
     helper = method(**send)
     if holder is not None:
-        helper._voker_keywords = holder  # the keywords live as long as the helper
+        cast(Any, helper)._voker_keywords = holder  # the keywords live as long as the helper
     return helper
 
 
-def _thread(method: Any, kwargs: dict[str, Any], voker: dict[str, Any]) -> Any:
+def _thread(method: Callable[..., R], kwargs: dict[str, Any], voker: dict[str, Any]) -> R:
     """Make the SDK's message thread with ``voker`` carried to each request it sends.
 
     A thread sends its ``extra_headers`` with every turn, but a turn's own ``extra_headers``
@@ -405,6 +454,16 @@ def _thread(method: Any, kwargs: dict[str, Any], voker: dict[str, Any]) -> Any:
         state._helper_headers = {**headers, HELPER_KEYWORDS_HEADER: holder.token}
         state._voker_keywords = holder
     return thread
+
+
+def _with_format(
+    kwargs: dict[str, Any], output_format: Any, voker: dict[str, Any]
+) -> dict[str, Any]:
+    """A ``stream``/``parse`` call's keywords: ``kwargs``, ``output_format`` unless omitted (it
+    is named in the signature for its type), the ``voker_*`` ones."""
+    if not isinstance(output_format, Omit):
+        return {**kwargs, "output_format": output_format, **voker}
+    return {**kwargs, **voker}
 
 
 def _voker(

@@ -28,6 +28,7 @@ from openai.resources.beta import beta as _beta
 from openai.resources.chat import chat as _chat
 from openai.resources.chat.completions import completions as _completions
 from openai.types.chat import ChatCompletion, ChatCompletionChunk, ParsedChatCompletion
+from openai.types.chat.completion_create_params import ResponseFormat
 from typing_extensions import Unpack
 
 from voker_core.ai._openai._calls import (
@@ -102,14 +103,14 @@ class Completions(_completions.Completions):
     def stream(
         self,
         *,
-        response_format: Any = omit,
+        response_format: ResponseFormat | type[ResponseFormatT] | Omit = omit,
         voker_agent: str | None = None,
         voker_session: str | None = None,
         voker_agent_version: str | None = None,
         voker_person: str | None = None,
         voker_properties: Mapping[str, Any] | None = None,
         **kwargs: Any,
-    ) -> ChatCompletionStreamManager[Any]:
+    ) -> ChatCompletionStreamManager[ResponseFormatT]:
         """``chat.completions.stream``; the request (made on entering the manager) is recorded.
 
         ``voker_*`` keywords as for ``create``; a missing session raises here, at once.
@@ -174,14 +175,14 @@ class AsyncCompletions(_completions.AsyncCompletions):
     def stream(
         self,
         *,
-        response_format: Any = omit,
+        response_format: ResponseFormat | type[ResponseFormatT] | Omit = omit,
         voker_agent: str | None = None,
         voker_session: str | None = None,
         voker_agent_version: str | None = None,
         voker_person: str | None = None,
         voker_properties: Mapping[str, Any] | None = None,
         **kwargs: Any,
-    ) -> AsyncChatCompletionStreamManager[Any]:
+    ) -> AsyncChatCompletionStreamManager[ResponseFormatT]:
         """``chat.completions.stream``; the request (made on entering the manager) is recorded."""
         kwargs = merge_named(
             kwargs,
