@@ -237,3 +237,89 @@ def test_default_client_in_a_decorated_function(voker_server: Any) -> None:
         voker_core.configure(enabled=False)
     [event] = voker_server.events(session="decorated")
     assert (event["agent"], event["properties"]) == ("helper", {"ok": True})
+
+
+async def test_decorator_on_callables_returning_coroutines(
+    voker_server: Any, client: VokerClient
+) -> None:
+    """Async work the decorator cannot tell from its signature still runs in the context: a
+    static or class method, an object with an async ``__call__``, an async function under a
+    plain decorator."""
+
+    def plain_decorator(func: Any) -> Any:
+        def call(*args: Any, **kwargs: Any) -> Any:
+            return func(*args, **kwargs)
+
+        return call
+
+    class Handlers:
+        @context(session="static", agent="bot")
+        @staticmethod
+        async def static_handler() -> str:
+            await asyncio.sleep(0)
+            client.events.create(event_name="static")
+            return "static"
+
+        @context(session="class", agent="bot")
+        @classmethod
+        async def class_handler(cls) -> str:
+            await asyncio.sleep(0)
+            client.events.create(event_name="class", properties={"cls": cls.__name__})
+            return "class"
+
+    class Callable:
+        async def __call__(self, n: int) -> int:
+            await asyncio.sleep(0)
+            client.events.create(event_name="callable", properties={"n": n})
+            return n
+
+    @context(session="wrapped", agent="bot")
+    @plain_decorator
+    async def wrapped_handler() -> str:
+        await asyncio.sleep(0)
+        client.events.create(event_name="wrapped")
+        return "wrapped"
+
+    on_callable = context(session="callable", agent="bot")(Callable())
+    results = [
+        await Handlers.static_handler(),
+        await Handlers().static_handler(),
+        await Handlers().class_handler(),
+        await on_callable(7),
+        await wrapped_handler(),
+    ]
+    assert results == ["static", "static", "class", 7, "wrapped"]
+    assert current_context().session is None
+    assert await asyncio.to_thread(client.flush, 10)
+    landed = [(e["event_name"], e["session"], e["agent"]) for e in voker_server.events()]
+    assert sorted(landed) == sorted(
+        [
+            ("static", "static", "bot"),
+            ("static", "static", "bot"),
+            ("class", "class", "bot"),
+            ("callable", "callable", "bot"),
+            ("wrapped", "wrapped", "bot"),
+        ]
+    )
+    assert voker_server.events(event_name="class")[0]["properties"] == {"cls": "Handlers"}
+
+
+def test_a_client_that_is_not_one_is_refused_naming_the_argument() -> None:
+    from voker_core import ApiClient
+    from voker_core.ai.provider_openai import OpenAI
+
+    for wrong in ("https://voker.example", VokerClient, ApiClient(api_key="k")):
+        with pytest.raises(TypeError, match=r"^client must be a VokerClient, got "):
+            context(session="s", client=wrong)  # type: ignore[arg-type]
+        with pytest.raises(TypeError, match=r"^voker_client must be a VokerClient, got "):
+            OpenAI(api_key="k", voker_client=wrong)  # type: ignore[arg-type]
+
+
+def test_the_context_modules_names_are_exported_by_the_package() -> None:
+    # ``voker_core.context`` is the context class, so the docs name ``voker_core.AsyncResolver``.
+    import importlib
+
+    module = importlib.import_module("voker_core.context")
+    for name in ("AsyncResolver", "PersonSource", "SessionSource"):
+        assert getattr(voker_core, name) is getattr(module, name)
+        assert name in voker_core.__all__

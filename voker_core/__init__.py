@@ -16,7 +16,16 @@ from voker_core._version import __version__
 
 # Cheap, stdlib-only modules load at once. (``context`` must: importing the submodule
 # ``voker_core.context`` later would otherwise rebind the package attribute to the module.)
-from voker_core.context import VokerContext, context, current_context
+# ``voker_core.context`` is therefore the context class, not the module: the module's other
+# public names are exported here too (``voker_core.AsyncResolver``).
+from voker_core.context import (
+    AsyncResolver,
+    PersonSource,
+    SessionSource,
+    VokerContext,
+    context,
+    current_context,
+)
 from voker_core.errors import (
     AgentNotFoundError,
     AgentVersionNotFoundError,
@@ -71,6 +80,7 @@ __all__ = [
     "AgentVersion",
     "AgentVersionNotFoundError",
     "ApiClient",
+    "AsyncResolver",
     "AuthenticationError",
     "ConfigurationError",
     "DeliveryStats",
@@ -79,9 +89,11 @@ __all__ = [
     "NotFoundError",
     "Person",
     "PersonNotFoundError",
+    "PersonSource",
     "RateLimitError",
     "ServerError",
     "SessionIdEmptyError",
+    "SessionSource",
     "ValidationError",
     "VokerClient",
     "VokerConnectionError",

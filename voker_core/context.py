@@ -175,7 +175,7 @@ class _Lazy:
             logger.warning(
                 "voker: the context's %s source can only be awaited, but was read from "
                 "synchronous code; treating it as unknown here (give it a synchronous __call__ "
-                "too, see voker_core.context.AsyncResolver)",
+                "too, see voker_core.AsyncResolver)",
                 self._kind,
             )
 
@@ -366,6 +366,27 @@ def version_for(agent: str | None, agent_version: str | None, outer: VokerContex
     return agent_version
 
 
+def check_client(client: Any, name: str) -> Any:
+    """``client`` if it is None or a Voker client (a ``VokerClient``, or a stand-in with its
+    ``events.create``); else ``TypeError`` naming the argument ``name``."""
+    if client is None:
+        return None
+    from voker_core.api_client import ApiClient  # not at import: this module stays stdlib-only
+    from voker_core.client import VokerClient
+
+    if isinstance(client, VokerClient):
+        return client
+    if (
+        isinstance(client, (type, ApiClient))  # the class itself; the synchronous API client
+        or not callable(getattr(getattr(client, "events", None), "create", None))
+    ):
+        shown = (
+            f"the class {client.__name__}" if isinstance(client, type) else type(client).__name__
+        )
+        raise TypeError(f"{name} must be a VokerClient, got {shown}")
+    return client
+
+
 def _check_name(value: Any, name: str) -> str | None:
     if value is None:
         return None
@@ -410,7 +431,7 @@ class context:
         if properties is not None and not isinstance(properties, Mapping):
             raise TypeError(f"properties must be a dict, got {type(properties).__name__}")
         self._properties = dict(properties) if properties else None
-        self._client = client
+        self._client = check_client(client, "client")
 
     def _own(self) -> _Own:
         """This entry's person and session, lazy sources wrapped in a fresh :class:`_Lazy`."""
@@ -487,7 +508,11 @@ class context:
         inside the context; a generator (sync or async) in a context of its own run, copied
         from where it is first stepped (as an asyncio task's), so each item it yields is handed
         to the caller outside it. The wrapper keeps the kind of ``func``, so decorators
-        (this one included) stack."""
+        (this one included) stack. A ``staticmethod``/``classmethod`` stays one; a plain
+        function that returns a coroutine (an async function under a plain decorator, an
+        object with an async ``__call__``) runs the coroutine inside the context too."""
+        if isinstance(func, (staticmethod, classmethod)):
+            return cast(F, type(func)(self(func.__func__)))
         if inspect.isasyncgenfunction(func):
             return cast(F, self._wrap_async_generator(func))
 
@@ -512,9 +537,18 @@ class context:
         @functools.wraps(func)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             with self._entered():
-                return func(*args, **kwargs)
+                result = func(*args, **kwargs)
+            if inspect.iscoroutine(result):
+                # Not a coroutine function, but its work runs when awaited: there too. (Other
+                # awaitables - a Task, a Future - are returned as they are: already running.)
+                return self._awaited(result)
+            return result
 
         return cast(F, wrapper)
+
+    async def _awaited(self, coroutine: Awaitable[Any]) -> Any:
+        with self._entered():
+            return await coroutine
 
     def _wrap_async_generator(
         self, func: Callable[..., Any]

@@ -85,7 +85,7 @@ from langchain_core.outputs import LLMResult
 
 from voker_core.ai._recorder import LLMCall, error_info, guarded, resolve_associations
 from voker_core.client import get_client
-from voker_core.context import current_context
+from voker_core.context import check_client, current_context
 from voker_langchain._messages import convert, message_to_dict, outcome_from_result
 from voker_langchain._partial import reported_content, result_from_chunks, result_from_events
 from voker_langchain._runs import Run, RunEvicted, RunRegistry, Trace
@@ -315,7 +315,7 @@ class VokerCallbackHandler(BaseCallbackHandler):
         self._session = _check_arg(session, "session")
         self._agent_version = _check_arg(agent_version, "agent_version")
         self._person = _check_arg(person, "person")
-        self._client = client
+        self._client = check_client(client, "client")
         self._runs = RunRegistry()
         self._warned_no_session = False
         # Per asyncio task that started runs: the ids of its runs still open (cancellation

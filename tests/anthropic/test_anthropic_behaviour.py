@@ -24,6 +24,7 @@ from tests.anthropic.helpers import (
     one_event,
     wrapped,
 )
+from tests.stand_ins import BrokenVokerClient
 from voker_core import VokerClient
 from voker_core.ai.provider_anthropic import Anthropic, AsyncAnthropic
 from voker_core.testing.fake_llm import Reply
@@ -294,20 +295,8 @@ def test_a_failing_before_send_never_reaches_the_caller(fake_llm: Any, voker_ser
     assert voker_server.events(event_name="llm") == []
 
 
-class _BrokenEvents:
-    def create(self, **kwargs: Any) -> None:
-        raise RuntimeError("broken Voker client")
-
-
-class _BrokenVokerClient:
-    """A Voker client whose every use fails: recording must not disturb the call."""
-
-    capture_content = True
-    events = _BrokenEvents()
-
-
 async def test_a_broken_voker_client_never_reaches_the_caller(fake_llm: Any) -> None:
-    broken: Any = _BrokenVokerClient()
+    broken: Any = BrokenVokerClient()
     with wrapped(fake_llm, broken) as client:
         assert client.messages.create(**ARGS, **VOKER).content[0].text == "Echo: hello there world"
         assert len(list(client.messages.create(**ARGS, **VOKER, stream=True))) > 3

@@ -26,13 +26,14 @@ def test_task_queued_inside_a_context_records_its_llm_call_with_it(
     app: Any, start_worker: Any, voker_server: Any
 ) -> None:
     worker = start_worker(pool="prefork", concurrency=1)
-    with voker_core.context(session="s1", person="p1", agent="a1", properties={"tier": "gold"}):
+    properties = {"tier": "gold", "trace": 2**100 + 7, "flags": [1, None]}
+    with voker_core.context(session="s1", person="p1", agent="a1", properties=properties):
         result = app.ask.delay("hello from a task")
     assert "hello from a task" in result.get(timeout=60)
     worker.stop()
     (event,) = voker_server.wait_for_events(1, event_name="llm")
     assert (event["session"], event["person"], event["agent"]) == ("s1", "p1", "a1")
-    assert event["properties"]["tier"] == "gold"
+    assert {k: event["properties"][k] for k in properties} == properties
     assert event["properties"]["provider"] == "openai"
 
 

@@ -6,6 +6,7 @@ The worker-level scenarios (prefork, threads and solo pools) are in ``test_celer
 from __future__ import annotations
 
 import itertools
+import json
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -230,3 +231,43 @@ def test_two_live_executions_with_one_task_id_each_leave_their_own_context() -> 
         "second after": (None, None),
     }
     assert len(voker_celery._entered) == 0
+
+
+# -- the message header --------------------------------------------------------------------------
+
+
+def test_the_header_suits_every_broker_and_keeps_the_properties_exact() -> None:
+    """Properties travel as one JSON string: an AMQP table (RabbitMQ) takes no int beyond 64
+    bits, and a property like ``uuid4().int`` must not make ``delay()`` raise."""
+    import amqp
+    from celery import signals
+
+    app = Celery(f"hdr{next(_app_numbers)}", broker="memory://")
+    job = _job(app)
+    instrument(app)
+    published: list[dict[str, Any]] = []
+
+    def capture(headers: dict[str, Any] | None = None, **_: Any) -> None:
+        published.append(dict(headers or {}))
+
+    signals.before_task_publish.connect(capture, weak=False)
+    properties = {"trace": 2**100 + 7, "tags": ["a", "b"], "nested": {"x": 1.5}}
+    try:
+        with voker_core.context(session="s-hdr", agent="a", properties=properties):
+            job.delay()
+    finally:
+        signals.before_task_publish.disconnect(capture)
+    (headers,) = published
+    amqp.Message(b"{}", application_headers=headers)._serialize_properties()  # what RabbitMQ gets
+    header = headers[HEADER]
+    assert (header["session"], header["agent"]) == ("s-hdr", "a")
+    assert json.loads(header["properties"]) == properties
+
+
+def test_instrument_refuses_bad_arguments_naming_them() -> None:
+    with pytest.raises(TypeError, match=r"^app must be a Celery app or None, got str"):
+        instrument("proj")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"^flush_after_task must be True, False or None, got str"):
+        instrument(_eager_app(), flush_after_task="false")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"^client must be a VokerClient, got str"):
+        instrument(_eager_app(), client="http://voker")  # type: ignore[arg-type]

@@ -28,6 +28,7 @@ from tests.gemini.helpers import (
     plain,
     wrapped,
 )
+from tests.stand_ins import BrokenVokerClient
 from voker_core import VokerClient
 from voker_core.ai.provider_gemini import Client
 from voker_core.testing.fake_llm import Reply
@@ -322,20 +323,8 @@ def test_a_failing_before_send_never_reaches_the_caller(fake_llm: Any, voker_ser
     assert voker_server.events(event_name="llm") == []
 
 
-class _BrokenEvents:
-    def create(self, **kwargs: Any) -> None:
-        raise RuntimeError("broken Voker client")
-
-
-class _BrokenVokerClient:
-    """A Voker client whose every use fails: recording must not disturb the call."""
-
-    capture_content = True
-    events = _BrokenEvents()
-
-
 async def test_a_broken_voker_client_never_reaches_the_caller(fake_llm: Any) -> None:
-    broken: Any = _BrokenVokerClient()
+    broken: Any = BrokenVokerClient()
     client = wrapped(fake_llm, broken)
     expected = "Echo: hello there world"
     assert client.models.generate_content(model=MODEL, contents=PROMPT, **VOKER).text == expected

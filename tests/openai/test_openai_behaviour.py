@@ -32,6 +32,7 @@ from tests.openai.helpers import (
     plain,
     wrapped,
 )
+from tests.stand_ins import BrokenVokerClient
 from voker_core import VokerClient
 from voker_core.ai import provider_openai
 from voker_core.ai._openai._typing import ChatCreateNonStreaming, ResponsesCreateStreaming
@@ -243,7 +244,7 @@ def test_a_raising_before_send_never_reaches_the_caller(fake_llm: Any, voker_ser
 
 
 def test_a_broken_voker_client_never_reaches_the_caller(fake_llm: Any) -> None:
-    with wrapped(fake_llm, object()) as client:  # not a VokerClient at all: recording fails
+    with wrapped(fake_llm, BrokenVokerClient()) as client:
         result = client.chat.completions.create(**CHAT_ARGS, **VOKER)
         chunks = list(client.chat.completions.create(**CHAT_ARGS, **VOKER, stream=True))
     assert result.choices[0].message.content == chat_text(chunks) == "Echo: hello there world"

@@ -52,6 +52,7 @@ from voker_core.ai._anthropic.resources import (
     RecordedBeta,
     RecordedMessages,
 )
+from voker_core.context import check_client
 
 if TYPE_CHECKING:
     from typing_extensions import Self
@@ -111,6 +112,7 @@ class Anthropic(anthropic.Anthropic):
     _voker_client: VokerClient | None
 
     def __init__(self, *args: Any, voker_client: VokerClient | None = None, **kwargs: Any) -> None:
+        check_client(voker_client, "voker_client")
         _init_as_base(self, anthropic.Anthropic, args, kwargs)
         self._voker_client = voker_client
 
@@ -137,6 +139,7 @@ class AsyncAnthropic(anthropic.AsyncAnthropic):
     _voker_client: VokerClient | None
 
     def __init__(self, *args: Any, voker_client: VokerClient | None = None, **kwargs: Any) -> None:
+        check_client(voker_client, "voker_client")
         _init_as_base(self, anthropic.AsyncAnthropic, args, kwargs)
         self._voker_client = voker_client
 

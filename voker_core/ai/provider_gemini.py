@@ -50,6 +50,7 @@ except ImportError as exc:  # pragma: no cover - depends on the installed extras
 
 from voker_core.ai._gemini.chats import RecordedAsyncChats, RecordedChats
 from voker_core.ai._gemini.models import RecordedAsyncModels, RecordedModels
+from voker_core.context import check_client
 
 if TYPE_CHECKING:
     from google.genai._api_client import BaseApiClient
@@ -89,6 +90,7 @@ class Client(genai.Client):
     _aio: RecordedAsyncClient
 
     def __init__(self, *, voker_client: VokerClient | None = None, **kwargs: Any) -> None:
+        check_client(voker_client, "voker_client")
         super().__init__(**kwargs)
         self._voker_client = voker_client
         models = RecordedModels(self._api_client)

@@ -84,6 +84,7 @@ except ImportError as exc:  # pragma: no cover - depends on the installed extras
 
 from voker_core.ai._openai._chat import AsyncBeta, AsyncChat, Beta, Chat
 from voker_core.ai._openai._responses import AsyncResponses, Responses
+from voker_core.context import check_client
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -110,7 +111,7 @@ class _Recording:
     _voker_provider = "openai"
 
     def _voker_init(self, voker_client: VokerClient | None) -> None:
-        self._voker_client = voker_client
+        self._voker_client = check_client(voker_client, "voker_client")
 
     if not TYPE_CHECKING:
         # Run time only, so that type checkers keep the SDK's exact ``copy`` signature.

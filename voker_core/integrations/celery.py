@@ -35,12 +35,13 @@ it) is resolved at publish time, since the worker cannot reach the web request.
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import weakref
 from typing import TYPE_CHECKING, Any
 
-from voker_core.context import context, current_context
+from voker_core.context import check_client, context, current_context
 from voker_core.serialize import to_jsonable
 
 if TYPE_CHECKING:
@@ -53,6 +54,9 @@ __all__ = ["HEADER", "instrument"]
 logger = logging.getLogger("voker.celery")
 
 HEADER = "voker_context"
+#: The largest context properties a task message carries (characters of JSON): brokers limit
+#: header sizes (RabbitMQ's frame_max, 128 KiB by default, holds all the headers).
+MAX_PROPERTIES_SIZE = 16_384
 
 try:  # pragma: no cover - exercised only without the extra installed
     from celery import signals
@@ -77,7 +81,7 @@ class _Options:
 
     def update(self, flush_after_task: bool | None, client: VokerClient | None) -> None:
         if flush_after_task is not None:
-            self.flush_after_task = bool(flush_after_task)
+            self.flush_after_task = flush_after_task
         if client is not None and all(client is not c for c in self.clients):
             self.clients = (*self.clients, client)
 
@@ -117,6 +121,7 @@ def instrument(
     turns it on.
     """
     global _connected
+    _check_instrument_arguments(app, flush_after_task, client)
     with _lock:
         options = _defaults if app is None else _apps.setdefault(app, _Options())
         options.update(flush_after_task, client)
@@ -130,6 +135,20 @@ def instrument(
         signals.task_postrun.connect(_leave_context, weak=False)
         signals.worker_process_shutdown.connect(_flush_on_process_shutdown, weak=False)
         _connected = True
+
+
+def _check_instrument_arguments(app: Any, flush_after_task: Any, client: Any) -> None:
+    """``TypeError`` naming the argument, at once, rather than a failure in a worker later."""
+    from celery import Celery
+
+    if app is not None and not isinstance(app, Celery):
+        raise TypeError(f"app must be a Celery app or None, got {type(app).__name__}")
+    if flush_after_task is not None and not isinstance(flush_after_task, bool):
+        # bool("false") is True: a string from the environment must be parsed by the caller.
+        raise TypeError(
+            f"flush_after_task must be True, False or None, got {type(flush_after_task).__name__}"
+        )
+    check_client(client, "client")
 
 
 def _context_header() -> dict[str, Any] | None:
@@ -148,7 +167,18 @@ def _context_header() -> dict[str, Any] | None:
         if person is not None:
             header["person"] = person
     if ctx.properties:
-        header["properties"] = to_jsonable(dict(ctx.properties))
+        # As one JSON string: a message header must suit every broker's encoding (AMQP tables
+        # take no int beyond 64 bits, for one), and a string is what they all carry as it is.
+        properties = json.dumps(to_jsonable(dict(ctx.properties)), ensure_ascii=False)
+        if len(properties) <= MAX_PROPERTIES_SIZE:
+            header["properties"] = properties
+        else:
+            logger.warning(
+                "voker: the context's properties (%d characters of JSON) are too large for a "
+                "task message header (over %d); the task runs without them",
+                len(properties),
+                MAX_PROPERTIES_SIZE,
+            )
     return header or None
 
 
@@ -176,6 +206,18 @@ def _header_of(task: Task) -> dict[str, Any] | None:
     return header if isinstance(header, dict) else None
 
 
+def _properties_of(value: Any) -> dict[str, Any] | None:
+    """The header's properties: a JSON string, or a dict (as publishers of an earlier version
+    of this module sent them, during a rolling upgrade)."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            logger.warning("voker: a task's context properties are not JSON; ignored")
+            return None
+    return value if isinstance(value, dict) else None
+
+
 def _str_or_none(value: Any) -> str | None:
     return value if isinstance(value, str) and value.strip() else None
 
@@ -188,13 +230,13 @@ def _enter_context(task: Task | None = None, **_: Any) -> None:
         header = _header_of(task)
         if header is None:
             return  # no context was published (or an eager call already runs inside it)
-        properties = header.get("properties")
+        properties = _properties_of(header.get("properties"))
         scope = context(
             session=_str_or_none(header.get("session")),
             agent=_str_or_none(header.get("agent")),
             agent_version=_str_or_none(header.get("agent_version")),
             person=_str_or_none(header.get("person")),
-            properties=properties if isinstance(properties, dict) else None,
+            properties=properties,
         )
         # Recorded before entering: a request that cannot be recorded must not enter a context
         # that nothing would leave.
