@@ -17,6 +17,7 @@ from typing_extensions import assert_type
 import voker_core
 from voker_core import VokerClient
 from voker_core.ai.provider_anthropic import Anthropic
+from voker_core.ai.provider_gemini import Client
 from voker_core.ai.provider_openai import OpenAI
 
 client = VokerClient(api_key="k", flush_timeout=2, capture_content=False)
@@ -33,7 +34,8 @@ class Answer(BaseModel):
 
 
 openai_client = OpenAI(api_key="k")
-anthropic_client = Anthropic(api_key="k")
+anthropic_client = Anthropic(api_key="k", max_retries=1, voker_client=client)
+gemini_client = Client(api_key="k", http_options={"timeout": 1000}, voker_client=client)
 keys: Any = {"voker_agent": "a", "voker_session": "s"}
 with openai_client.chat.completions.stream(
     model="m", messages=[], response_format=Answer, **keys
@@ -55,6 +57,8 @@ with anthropic_client.beta.messages.stream(
     assert_type(message_stream.get_final_message().parsed_output, Answer | None)
 
 VokerClient(flush_timout=2)  # error
+Anthropic(api_ky="k")  # error
+Client(api_ky="k")  # error
 voker_core.configure(max_queue_size="big")  # error
 OpenAI(api_key="k").chat.completions.create(voker_sesion="s", model="m", messages=[])  # error
 """

@@ -55,8 +55,9 @@ from voker_core.ai._anthropic.resources import (
 from voker_core.context import check_client
 
 if TYPE_CHECKING:
-    from typing_extensions import Self
+    from typing_extensions import Self, Unpack
 
+    from voker_core.ai._anthropic._typing import AsyncClientOptions, SyncClientOptions
     from voker_core.client import VokerClient
 
 __all__ = ["Anthropic", "AsyncAnthropic"]
@@ -111,7 +112,12 @@ class Anthropic(anthropic.Anthropic):
 
     _voker_client: VokerClient | None
 
-    def __init__(self, *args: Any, voker_client: VokerClient | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        voker_client: VokerClient | None = None,
+        **kwargs: Unpack[SyncClientOptions],
+    ) -> None:
         check_client(voker_client, "voker_client")
         _init_as_base(self, anthropic.Anthropic, args, kwargs)
         self._voker_client = voker_client
@@ -138,7 +144,12 @@ class AsyncAnthropic(anthropic.AsyncAnthropic):
 
     _voker_client: VokerClient | None
 
-    def __init__(self, *args: Any, voker_client: VokerClient | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        voker_client: VokerClient | None = None,
+        **kwargs: Unpack[AsyncClientOptions],
+    ) -> None:
         check_client(voker_client, "voker_client")
         _init_as_base(self, anthropic.AsyncAnthropic, args, kwargs)
         self._voker_client = voker_client

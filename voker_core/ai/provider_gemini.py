@@ -36,7 +36,7 @@ its connections when a ``Client`` is garbage-collected (this wrapper changes not
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 try:
     from google import genai
@@ -54,10 +54,25 @@ from voker_core.context import check_client
 
 if TYPE_CHECKING:
     from google.genai._api_client import BaseApiClient
+    from typing_extensions import Unpack
 
     from voker_core.client import VokerClient
 
 __all__ = ["Client"]
+
+
+class ClientOptions(TypedDict, total=False):
+    """``google.genai.Client(...)``'s keywords (for type checkers; every keyword is passed to
+    the SDK as it is, including any a newer SDK adds)."""
+
+    vertexai: bool | None
+    enterprise: bool | None
+    api_key: str | None
+    credentials: Any
+    project: str | None
+    location: str | None
+    debug_config: Any
+    http_options: Any
 
 
 class RecordedAsyncClient(AsyncClient):
@@ -89,7 +104,9 @@ class Client(genai.Client):
     _models: RecordedModels
     _aio: RecordedAsyncClient
 
-    def __init__(self, *, voker_client: VokerClient | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self, *, voker_client: VokerClient | None = None, **kwargs: Unpack[ClientOptions]
+    ) -> None:
         check_client(voker_client, "voker_client")
         super().__init__(**kwargs)
         self._voker_client = voker_client

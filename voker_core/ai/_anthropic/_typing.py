@@ -4,14 +4,15 @@ The Anthropic SDK ships its request bodies as ``TypedDict``s; adding the ``voker
 the per-request options gives ``create(**kwargs: Unpack[...])`` overloads that complete and check
 every provider argument *and* the Voker ones, with the provider's return types.
 
-``VokerArgs`` mirrors ``voker_core.ai._openai._typing.VokerArgs`` (which imports ``openai``, an
-optional extra); both belong in one SDK-free module.
+The client options mirror the SDK's constructors so that ``Anthropic(voker_client=...,
+**options)`` completes them too; at run time every keyword is passed through to the SDK
+unchanged, including any a newer SDK adds.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from anthropic import NotGiven, Timeout
 from anthropic._types import Body, Headers, Query
@@ -27,28 +28,21 @@ from anthropic.types.message_create_params import (
 )
 from typing_extensions import TypedDict
 
+from voker_core.ai._keywords import VokerArgs
+
+if TYPE_CHECKING:
+    import httpx2
+
 __all__ = [
+    "AsyncClientOptions",
     "BetaCreateNonStreaming",
     "BetaCreateStreaming",
     "CreateNonStreaming",
     "CreateStreaming",
     "RequestOptions",
+    "SyncClientOptions",
     "VokerArgs",
 ]
-
-
-class VokerArgs(TypedDict, total=False):
-    """The Voker keywords every wrapped call accepts (removed before Anthropic is called).
-
-    ``voker_agent`` and ``voker_session`` are required unless the current
-    ``voker_core.context(...)`` provides them.
-    """
-
-    voker_agent: str
-    voker_session: str
-    voker_agent_version: str
-    voker_person: str
-    voker_properties: Mapping[str, Any]
 
 
 class RequestOptions(TypedDict, total=False):
@@ -58,6 +52,36 @@ class RequestOptions(TypedDict, total=False):
     extra_query: Query | None
     extra_body: Body | None
     timeout: float | Timeout | NotGiven | None
+
+
+class _ClientOptions(TypedDict, total=False):
+    api_key: str | None
+    auth_token: str | None
+    config: Mapping[str, Any] | None
+    profile: str | None
+    webhook_key: str | None
+    base_url: str | httpx2.URL | None
+    timeout: float | Timeout | NotGiven | None
+    max_retries: int
+    default_headers: Mapping[str, str] | None
+    default_query: Mapping[str, object] | None
+    open_telemetry: Any
+    middleware: Any
+    _strict_response_validation: bool
+
+
+class SyncClientOptions(_ClientOptions, total=False):
+    """``anthropic.Anthropic(...)``'s keywords."""
+
+    credentials: Any
+    http_client: httpx2.Client | None
+
+
+class AsyncClientOptions(_ClientOptions, total=False):
+    """``anthropic.AsyncAnthropic(...)``'s keywords."""
+
+    credentials: Any
+    http_client: httpx2.AsyncClient | None
 
 
 class CreateNonStreaming(MessageCreateParamsNonStreaming, VokerArgs, RequestOptions, total=False):

@@ -26,6 +26,8 @@ from openai.types.responses.response_create_params import (
 )
 from typing_extensions import TypedDict
 
+from voker_core.ai._keywords import VokerArgs
+
 if TYPE_CHECKING:
     import httpx2
 
@@ -41,20 +43,6 @@ __all__ = [
     "SyncClientOptions",
     "VokerArgs",
 ]
-
-
-class VokerArgs(TypedDict, total=False):
-    """The Voker keywords every wrapped call accepts (removed before OpenAI is called).
-
-    ``voker_agent`` and ``voker_session`` are required unless the current
-    ``voker_core.context(...)`` provides them.
-    """
-
-    voker_agent: str
-    voker_session: str
-    voker_agent_version: str
-    voker_person: str
-    voker_properties: Mapping[str, Any]
 
 
 class RequestOptions(TypedDict, total=False):
