@@ -12,8 +12,11 @@ same name (so ``VOKER_API_KEY=... flask run`` works without code)::
     VOKER_CAPTURE_CONTENT  false: llm events keep metadata only (gives this app its own client)
     VOKER_CELERY           true: instrument Celery too (voker_core.integrations.celery)
 
-A bad value raises :class:`voker_core.ConfigurationError` from ``init_app``, naming the key, so a
-typo fails at start-up and not in the middle of a request.
+A blank (whitespace-only) environment value counts as unset - a ``VOKER_AGENT=`` line in a .env
+or compose template means "no agent", as the core reads a blank ``VOKER_API_KEY`` or
+``VOKER_BASE_URL``. A value in ``app.config`` was written by code, so a blank one there is an
+error, like any other bad value: :class:`voker_core.ConfigurationError` from ``init_app``, naming
+the key, so a typo fails at start-up and not in the middle of a request.
 """
 
 from __future__ import annotations
@@ -78,9 +81,12 @@ class FlaskSettings:
 
 
 def _lookup(config: Mapping[str, Any], environ: Mapping[str, str], key: str) -> Any:
+    """``config[key]``, else the environment's value; a blank environment value is unset."""
     value = config.get(key)
     if value is None:
         value = environ.get(key)
+        if value is not None and not value.strip():
+            return None
     return value
 
 
@@ -137,6 +143,14 @@ def read_config(
     for key, option in _CLIENT_KEYS.items():
         if config.get(key) is None:
             continue
+        if key == "VOKER_API_KEY" and isinstance(config[key], str) and not config[key].strip():
+            # The core reads a blank key as "no key": the app would silently get a disabled
+            # client of its own, even with VOKER_API_KEY in the environment.
+            raise ConfigurationError(
+                "VOKER_API_KEY in app.config is blank: remove it to use the environment's "
+                "VOKER_API_KEY, or pass Voker(app, client=VokerClient(enabled=False)) to send "
+                "nothing"
+            )
         try:  # the core's validation, so the rules exist once
             Settings.resolve(environ={}, **{option: config[key]})
         except (TypeError, ValueError) as exc:

@@ -20,7 +20,10 @@
 Before each request (ahead of the app's other ``before_request`` functions) the extension enters
 a :func:`voker_core.context` holding the request's session (:mod:`voker_flask.sessions`), lazy
 person (:mod:`voker_flask.people`), agent and client; it leaves it at teardown, which Flask runs
-even when the view raises, so nothing leaks into the next request served by the same thread.
+even when the view raises. Flask stops its teardown chain at the first function that raises,
+though, so ``init_app`` also wraps ``app.wsgi_app`` (:class:`RequestScope`): each request runs in
+a copy of the thread's ``contextvars.Context``, and whatever it leaves set is dropped when the
+WSGI call returns - nothing leaks into the next request served by the same thread.
 The wrapped provider clients (``voker_core.ai.provider_openai`` ...) read that context, so views
 need no ``voker_*`` arguments. Async views (``flask[async]``) see the same context. A streamed
 response's body, which the server produces after teardown, runs inside it too (the last
@@ -35,6 +38,7 @@ guarded and the client only enqueues.
 
 from __future__ import annotations
 
+import contextvars
 import importlib
 import logging
 import sys
@@ -56,9 +60,13 @@ from voker_flask.people import PersonLoader, PersonResolver
 from voker_flask.sessions import LazySession, SessionLoader, header_session, request_session
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
+
     from voker_core.client import VokerClient
 
-__all__ = ["EXTENSION_KEY", "Voker", "VokerState"]
+__all__ = ["EXTENSION_KEY", "RequestScope", "Voker", "VokerState"]
 
 logger = logging.getLogger("voker.flask")
 
@@ -74,6 +82,32 @@ def _default_client() -> VokerClient:
     from voker_core.client import get_client
 
     return get_client()
+
+
+class RequestScope:
+    """``app.wsgi_app`` wrapper: each request runs in a fresh copy of the caller's
+    :class:`contextvars.Context` (``init_app`` installs it).
+
+    The request's Voker context is left by a ``teardown_request`` function, but Flask runs the
+    teardown functions (a blueprint's first) only until one raises; the context would then stay
+    set in the thread, which serves the next request (gunicorn sync and gthread workers, the
+    test client) and runs code outside requests. In a copy, whatever the request leaves set is
+    dropped when this call returns, whatever its teardown chain did - contexts a view entered
+    and never left included.
+
+    The server iterates the response body after this call, outside the copy: a streamed body
+    gets the request's Voker context back from :class:`~voker_flask._streaming.StreamedBody`,
+    and Flask's ``stream_with_context`` pushes its contexts while the body runs, so neither
+    needs the copy. Async views run inside it (asgiref copies the context in and back).
+    """
+
+    __slots__ = ("wsgi_app",)
+
+    def __init__(self, wsgi_app: WSGIApplication) -> None:
+        self.wsgi_app = wsgi_app
+
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        return contextvars.copy_context().run(self.wsgi_app, environ, start_response)
 
 
 class VokerState:
@@ -143,6 +177,12 @@ class VokerState:
 
     def push(self) -> None:
         """``before_request``: enter the request's context. Never breaks the request."""
+        # Start a fresh stack. An app context pushed around several requests (a test fixture's
+        # ``with app.app_context():``) shares ``g`` between them, and a request whose teardown
+        # chain raised left its stack there; its contexts died with that request's
+        # contextvars.Context (see RequestScope), so they are dropped, not left.
+        g.pop(_G_CONTEXTS, None)
+        g.pop(_G_LAZY_SESSION, None)
         try:
             lazy: LazySession | None = None
             session: Any = header_session(request, self.settings.session_header)
@@ -254,6 +294,9 @@ class Voker:
         # last, so it wraps the body the app's own hooks (compression ...) may have replaced.
         app.after_request_funcs.setdefault(None, []).insert(0, state.bind_body)
         app.teardown_request(state.pop)
+        # Flask skips the rest of the teardown chain (state.pop included) when one function
+        # raises; this makes sure the request's context goes away anyway.
+        app.wsgi_app = RequestScope(app.wsgi_app)  # type: ignore[method-assign]
         if settings.agents and registers_at_startup(sys.argv):
             # The client only enqueues; its worker creates agents, then versions, off this
             # thread. Not in `flask routes` & co. (see voker_flask._cli).

@@ -47,11 +47,15 @@ def make_async_llm(fake_llm: Any) -> Callable[[], Any]:
 
 @pytest.fixture
 def threaded_server() -> Iterator[Any]:
-    """Run an app under werkzeug's threaded server on a free port; stopped after the test."""
+    """Run an app under werkzeug's threaded server on a free port; stopped after the test.
+
+    ``serve(app, threaded=False)`` serves every request on one reused thread instead, as a
+    gunicorn sync worker does.
+    """
     servers: list[Any] = []
 
-    def serve(app: Flask) -> str:
-        server = make_server("127.0.0.1", 0, app, threaded=True)
+    def serve(app: Flask, *, threaded: bool = True) -> str:
+        server = make_server("127.0.0.1", 0, app, threaded=threaded)
         thread = threading.Thread(target=server.serve_forever, name="flask-test-server")
         thread.start()
         servers.append((server, thread))

@@ -151,6 +151,9 @@ def test_init_twice_on_one_app_is_an_error() -> None:
         ({"VOKER_CELERY": "maybe"}, "VOKER_CELERY must be a boolean"),
         ({"VOKER_BASE_URL": "ftp://x"}, "VOKER_BASE_URL"),
         ({"VOKER_API_KEY": 123}, "VOKER_API_KEY"),
+        # Blank in app.config is an error, not "no key" (a disabled client of the app's own).
+        ({"VOKER_API_KEY": ""}, "VOKER_API_KEY in app.config is blank"),
+        ({"VOKER_API_KEY": "  "}, "VOKER_API_KEY in app.config is blank"),
     ],
 )
 def test_bad_config_values_fail_at_init_naming_the_key(
@@ -177,6 +180,40 @@ def test_config_falls_back_to_the_environment(monkeypatch: pytest.MonkeyPatch) -
     ]
     assert app.extensions["voker"].settings == settings  # both apps read the same environment
     # Without key/URL in the app's config the process-wide client is used.
+    assert app.extensions["voker"].own_client is None
+
+
+@pytest.mark.parametrize("blank", ["", "  "], ids=["empty", "spaces"])
+def test_blank_environment_values_count_as_unset(
+    monkeypatch: pytest.MonkeyPatch, blank: str
+) -> None:
+    # A `VOKER_AGENT=` line in a .env or compose template: the app starts with the defaults.
+    for key in ("VOKER_AGENT", "VOKER_AGENT_VERSION", "VOKER_SESSION_HEADER", "VOKER_API_KEY"):
+        monkeypatch.setenv(key, blank)
+    settings = Voker().init_app(Flask("blank_env")).settings
+    assert (settings.agent, settings.agent_version, settings.session_header) == (
+        None,
+        None,
+        "X-Voker-Session",
+    )
+    # A blank version next to a real agent is no version, not an error.
+    monkeypatch.setenv("VOKER_AGENT", "env-bot")
+    settings = Voker().init_app(Flask("blank_version")).settings
+    assert (settings.agent, settings.agent_version) == ("env-bot", None)
+
+
+def test_a_blank_api_key_in_the_config_does_not_hide_the_environments(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("VOKER_API_KEY", "test-key")
+    app = Flask("blank_key")
+    app.config.update(VOKER_API_KEY="")
+    # Not a silently disabled client of the app's own: an error saying what to do.
+    with pytest.raises(voker_core.ConfigurationError, match="remove it to use the environment"):
+        Voker(app)
+    assert "voker" not in app.extensions
+    del app.config["VOKER_API_KEY"]
+    Voker(app)  # the process-wide client, configured by the environment's key
     assert app.extensions["voker"].own_client is None
 
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from typing import Any
 
 import pytest
 import requests
-from flask import Flask, abort, request
+from flask import Blueprint, Flask, abort, request
 
 import voker_core
 from voker_flask import Voker
@@ -125,6 +126,122 @@ def test_the_context_is_also_popped_when_exceptions_propagate(llm: Any) -> None:
     with pytest.raises(KeyError):
         app.test_client().get("/boom")
     assert voker_core.current_context() == EMPTY
+
+
+def _app_whose_teardown_raises(
+    name: str, llm: Any, make_async_llm: Any, *, where: str, async_views: bool = False
+) -> Flask:
+    """An app with no agent of its own, an ``admin`` blueprint (agent ``admin-bot``) whose
+    ``POST /admin/chat`` calls a model, a ``POST /feedback`` view recording a custom event, and
+    a teardown function that raises once, ahead of the extension's: in the blueprint (Flask runs
+    those first) or at app level, registered after ``init_app`` (Flask runs those
+    last-registered first). Flask stops its teardown chain there.
+
+    The app sets no ``VOKER_AGENT``, so a request inherits a leaked blueprint agent instead of
+    overriding it. ``/feedback`` answers with the context it sees.
+    """
+    app = Flask(name)
+    app.config.update(SECRET_KEY="secret")
+    voker = Voker(app)
+    admin = Blueprint("admin", __name__, url_prefix="/admin")
+    voker.agent("admin-bot")(admin)
+    failures = ["once"]
+
+    def close_resources(exc: BaseException | None) -> None:
+        if failures:
+            failures.pop()
+            raise RuntimeError("bug in a teardown function")
+
+    (admin if where == "blueprint" else app).teardown_request(close_resources)
+
+    def chat() -> str:
+        return ask(llm, "admin question")
+
+    async def chat_async() -> str:
+        async_llm = make_async_llm()
+        try:
+            completion = await async_llm.chat.completions.create(
+                model=MODEL, messages=[{"role": "user", "content": "admin question"}]
+            )
+        finally:
+            await async_llm.close()
+        return str(completion.choices[0].message.content)
+
+    def feedback() -> dict[str, Any]:
+        voker_core.get_client().events.create(event_name="thumbs_up")
+        ctx = voker_core.current_context()
+        return {"agent": ctx.agent, "session": ctx.session}
+
+    async def feedback_async() -> dict[str, Any]:
+        return feedback()
+
+    admin.add_url_rule("/chat", "chat", chat_async if async_views else chat, methods=["POST"])
+    app.register_blueprint(admin)
+    app.add_url_rule(
+        "/feedback", "feedback", feedback_async if async_views else feedback, methods=["POST"]
+    )
+    return app
+
+
+def _assert_clean_second_request(
+    body: dict[str, Any], default_voker_client: Any, voker_server: Any
+) -> None:
+    """The request after the failed one has no agent and a session of its own, and so has its
+    event; the failed request's own event kept its blueprint agent and session."""
+    assert body["agent"] is None
+    assert body["session"] not in (None, "admin-conv")
+    assert default_voker_client.flush(5)
+    [admin_event] = voker_server.events(event_name="llm")
+    assert (admin_event["agent"], admin_event["session"]) == ("admin-bot", "admin-conv")
+    [feedback_event] = voker_server.events(event_name="thumbs_up")
+    assert (feedback_event["agent"], feedback_event["session"]) == (None, body["session"])
+
+
+@pytest.mark.parametrize("where", ["blueprint", "app"])
+@pytest.mark.parametrize("app_context", [False, True], ids=["per_request", "app_context_kept"])
+def test_the_context_never_outlives_a_request_whose_teardown_chain_raises(
+    default_voker_client: Any,
+    voker_server: Any,
+    llm: Any,
+    make_async_llm: Any,
+    where: str,
+    app_context: bool,
+) -> None:
+    app = _app_whose_teardown_raises(f"teardown_{where}", llm, make_async_llm, where=where)
+    client = app.test_client()
+    with contextlib.ExitStack() as scope:
+        if app_context:  # a test fixture's app context: g is shared by the requests
+            scope.enter_context(app.app_context())
+        with pytest.raises(RuntimeError, match="bug in a teardown function"):
+            client.post("/admin/chat", headers={"X-Voker-Session": "admin-conv"})
+        # Code outside any request (here: the test client's thread) sees no Voker context.
+        assert voker_core.current_context() == EMPTY
+        body = client.post("/feedback").get_json()
+    assert voker_core.current_context() == EMPTY
+    _assert_clean_second_request(body, default_voker_client, voker_server)
+
+
+@pytest.mark.parametrize("async_views", [False, True], ids=["sync", "async"])
+def test_a_reused_server_thread_starts_clean_after_a_teardown_raised(
+    default_voker_client: Any,
+    voker_server: Any,
+    llm: Any,
+    make_async_llm: Any,
+    threaded_server: Any,
+    async_views: bool,
+) -> None:
+    app = _app_whose_teardown_raises(
+        "reused_thread", llm, make_async_llm, where="blueprint", async_views=async_views
+    )
+    # One thread serves every request, as in a gunicorn sync worker.
+    base_url = threaded_server(app, threaded=False)
+    with requests.Session() as http:
+        failed = http.post(
+            f"{base_url}/admin/chat", headers={"X-Voker-Session": "admin-conv"}, timeout=10
+        )
+        assert failed.status_code == 500
+        body = http.post(f"{base_url}/feedback", timeout=10).json()
+    _assert_clean_second_request(body, default_voker_client, voker_server)
 
 
 def test_voker_down_leaves_responses_unchanged(
