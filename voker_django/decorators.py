@@ -18,7 +18,10 @@ Works on function views and class-based views, sync or async::
     class SearchView(View): ...
 
 It sets the agent (session and person still come from
-:class:`~voker_django.middleware.VokerMiddleware`) and declares that the view talks to a model:
+:class:`~voker_django.middleware.VokerMiddleware`) for the view, for the rendering of the
+``TemplateResponse`` it returns (rendered by Django's handler after the view returned, as with
+every generic class-based view: a template's callable or tag may call a model), and for a
+streamed response's body. It also declares that the view talks to a model:
 a streamed response of a decorated view gets a first-time visitor's session before its headers
 leave, so an LLM call made while the body streams keeps the browser's session. A version left as
 ``None`` means the agent's default version (the settings' ``AGENT_VERSION`` belongs to the
@@ -43,6 +46,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar, cast
 
 from asgiref.sync import iscoroutinefunction
+from django.template.response import SimpleTemplateResponse
 
 import voker_core
 from voker_django._streaming import bind_streaming, mark_records
@@ -61,8 +65,9 @@ def _check(value: Any, name: str) -> None:
 
 
 def _wrap(func: Callable[..., Any], spec: Callable[[Any], tuple[str, str | None]]) -> Any:
-    """Run ``func`` (and a streamed response body) inside the agent's context; mark a streamed
-    response as one that records (:func:`~voker_django._streaming.mark_records`).
+    """Run ``func`` (and its response's deferred rendering or streamed body) inside the agent's
+    context; mark a streamed response as one that records
+    (:func:`~voker_django._streaming.mark_records`).
 
     ``spec(args)`` gives ``(agent, version)`` at call time (a class's dispatch looks it up on
     ``type(self)``).
@@ -79,7 +84,7 @@ def _wrap(func: Callable[..., Any], spec: Callable[[Any], tuple[str, str | None]
             factory = enter(args)
             with factory():
                 response = await func(*args, **kwargs)
-            return bind_streaming(mark_records(response), factory)
+            return _bind(response, factory)
 
         return async_view
 
@@ -91,7 +96,7 @@ def _wrap(func: Callable[..., Any], spec: Callable[[Any], tuple[str, str | None]
         if inspect.isawaitable(result):
             # An async class-based view: dispatch() returns the handler's coroutine.
             return _await_within(factory, result)
-        return bind_streaming(mark_records(result), factory)
+        return _bind(result, factory)
 
     return view
 
@@ -99,7 +104,39 @@ def _wrap(func: Callable[..., Any], spec: Callable[[Any], tuple[str, str | None]
 async def _await_within(factory: Callable[[], voker_core.context], awaitable: Any) -> Any:
     with factory():
         response = await awaitable
+    return _bind(response, factory)
+
+
+def _bind(response: Any, factory: Callable[[], voker_core.context]) -> Any:
+    """What of ``response`` runs after the view returned, run inside ``factory()``."""
+    if isinstance(response, SimpleTemplateResponse) and not response.is_rendered:
+        _render_within(response, factory)
     return bind_streaming(mark_records(response), factory)
+
+
+_NO_RENDER = object()
+
+
+def _render_within(response: SimpleTemplateResponse, enter: Callable[[], Any]) -> None:
+    """Make ``response.render()`` (Django's handler calls it after the view) run inside
+    ``enter()``.
+
+    An instance attribute over the class's method, which takes itself off when called: nothing
+    of it is left on the response once rendering starts — post-render callbacks may pickle the
+    response (the cache middleware does), and a closure cannot be pickled. One set before (by
+    another decorated view inside this one) is put back, and runs inside this one's context.
+    """
+    previous = vars(response).get("render", _NO_RENDER)
+
+    def render() -> Any:
+        if previous is _NO_RENDER:
+            vars(response).pop("render", None)
+        else:
+            setattr(response, "render", previous)  # noqa: B010 - mypy: "cannot assign to a method"
+        with enter():
+            return response.render()
+
+    setattr(response, "render", render)  # noqa: B010 - as above
 
 
 def _decorate_class(cls: type[Any], name: str, version: str | None) -> type[Any]:

@@ -80,14 +80,23 @@ def header_session(request: HttpRequest, settings: VokerSettings) -> str | None:
     return value
 
 
-def session_id_for(session_key: str) -> str:
-    """The Voker session id of a Django session key (64 hex characters).
+def session_id_for(session_key: str | None) -> str | None:
+    """The Voker session id of a Django session key (64 hex characters); ``None`` for no key.
 
     A keyed hash (HMAC-SHA256 with ``settings.SECRET_KEY``), so the id sent to Voker cannot be
     used as a session cookie, while the same key always gives the same id. Use it to find a
     browser's conversation in Voker, e.g. ``session_id_for(request.session.session_key)``.
     Rotating ``SECRET_KEY`` changes every id.
+
+    A visitor without a session yet has the key ``None``: that is no conversation, not one
+    shared by every such visitor (which hashing ``"None"`` would give), so it gives ``None``.
     """
+    if not session_key:
+        return None
+    return _hmac(session_key)
+
+
+def _hmac(session_key: str) -> str:
     return salted_hmac(_SESSION_ID_SALT, session_key, algorithm="sha256").hexdigest()
 
 
@@ -225,7 +234,7 @@ class SessionResolver:
                 logger.warning("voker: could not read or create the Django session", exc_info=True)
             else:
                 if key:
-                    return session_id_for(key)
+                    return _hmac(key)
                 if self._headers_sent:
                     self._log_late()
         if self._settings.session_id is not None:

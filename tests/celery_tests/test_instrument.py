@@ -254,9 +254,12 @@ def test_the_header_suits_every_broker_and_keeps_the_properties_exact() -> None:
     properties = {"trace": 2**100 + 7, "tags": ["a", "b"], "nested": {"x": 1.5}}
     try:
         with voker_core.context(session="s-hdr", agent="a", properties=properties):
-            job.delay()
+            # A queue of its own: the memory transport's queues are process-wide.
+            job.apply_async(queue="voker-header-test")
     finally:
         signals.before_task_publish.disconnect(capture)
+        with app.connection_for_write() as connection:
+            connection.SimpleQueue("voker-header-test").clear()
     (headers,) = published
     amqp.Message(b"{}", application_headers=headers)._serialize_properties()  # what RabbitMQ gets
     header = headers[HEADER]

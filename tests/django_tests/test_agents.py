@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
+from django.core.cache import cache
 from django.test import AsyncClient, Client
 
 pytestmark = pytest.mark.django_db
@@ -67,3 +69,58 @@ async def test_decorator_on_async_views(
     assert decorated["session"] == "a"
     [plain] = voker.wait_for_events(1, event_name="llm", agent="support-bot")
     assert plain["properties"]["inputs"]["messages"][0]["content"] == "async plain"
+
+
+# --- TemplateResponses are rendered after the view returned: still inside its agent ---
+
+
+@pytest.mark.parametrize(
+    ("path", "agent", "version"),
+    [
+        ("/summary/", "billing-bot", "default"),
+        ("/summary-class/", "search-bot", "s1"),
+        ("/summary-cached/", "billing-bot", "default"),
+    ],
+)
+def test_llm_call_while_the_template_renders_keeps_the_views_agent(
+    client: Client,
+    voker: Any,
+    llm: Any,
+    default_voker_client: Any,
+    path: str,
+    agent: str,
+    version: str,
+) -> None:
+    cache.clear()
+    response = client.get(path, {"q": "summarise"}, headers={"X-Voker-Session": "t"})
+    assert response.content == b"<p>Echo: summarise</p>"
+    assert "render" not in vars(response)  # nothing of the wrapper left on the response
+    default_voker_client.flush(5)
+    [event] = voker.wait_for_events(1, event_name="llm")
+    assert (event["agent"], event["agent_version"], event["session"]) == (agent, version, "t")
+
+
+def test_a_cached_template_response_is_served_from_the_cache(
+    client: Client, voker: Any, llm: Any, default_voker_client: Any
+) -> None:
+    # The cache middleware pickled the rendered response: the second request calls no model.
+    cache.clear()
+    for _ in range(2):
+        response = client.get("/summary-cached/", {"q": "once"}, headers={"X-Voker-Session": "c"})
+        assert response.content == b"<p>Echo: once</p>"
+    default_voker_client.flush(5)
+    [event] = voker.wait_for_events(1, event_name="llm")
+    assert event["agent"] == "billing-bot"
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_llm_call_while_an_async_views_template_renders_keeps_its_agent(
+    async_client: AsyncClient, voker: Any, llm: Any, default_voker_client: Any
+) -> None:
+    response = await async_client.get(
+        "/asummary/", {"q": "async summary"}, headers={"X-Voker-Session": "at"}
+    )
+    assert response.content == b"<p>Echo: async summary</p>"
+    await asyncio.to_thread(default_voker_client.flush, 5)
+    [event] = await asyncio.to_thread(voker.wait_for_events, 1, event_name="llm")
+    assert (event["agent"], event["session"]) == ("billing-bot", "at")

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
+import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -36,3 +39,16 @@ def test_agent_decorator_rejects_bad_names(name: Any, version: Any) -> None:
 def test_agent_decorator_rejects_non_views() -> None:
     with pytest.raises(TypeError):
         voker_django.agent("bot")(42)
+
+
+def test_every_setting_is_a_row_of_the_settings_table_in_the_docs() -> None:
+    # A paragraph inside a Markdown table ends it: the rows after it render as stray text.
+    from voker_django.conf import KNOWN_KEYS
+
+    docs = Path(__file__).resolve().parents[2] / "docs" / "configuration.md"
+    lines = docs.read_text(encoding="utf-8").splitlines()
+    start = lines.index("## Django: `settings.VOKER`")
+    header = next(i for i in range(start, len(lines)) if lines[i].startswith("| key |"))
+    table = itertools.takewhile(lambda line: line.startswith("|"), lines[header + 2 :])
+    documented = {m.group(1) for line in table if (m := re.match(r"\| `(\w+)` \|", line))}
+    assert documented == set(KNOWN_KEYS)

@@ -138,6 +138,13 @@ def test_session_id_for_is_stable_and_keyed_by_the_secret_key(settings: Any) -> 
     assert session_id_for("abc") != first
 
 
+@pytest.mark.parametrize("key", [None, ""])
+def test_session_id_for_a_visitor_without_a_session_is_none(key: Any) -> None:
+    # request.session.session_key of a first visit is None: no conversation, not one shared by
+    # every such visitor (the hash of "None").
+    assert session_id_for(key) is None
+
+
 def test_a_rolled_back_transaction_around_the_first_llm_call_keeps_the_views_response(
     voker: Any, llm: Any, default_voker_client: Any
 ) -> None:

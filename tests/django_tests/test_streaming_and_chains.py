@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import gc
 from typing import Any
 
 import pytest
@@ -177,3 +179,99 @@ def test_undeclared_streaming_chat_uses_the_session_a_browser_already_has(
     default_voker_client.flush(5)
     [event] = voker.wait_for_events(1, event_name="llm")
     assert event["session"] == session_id_for(session.session_key)
+
+
+# --- a client that goes away mid-stream: the body's clean-up runs inside the request's context ---
+
+
+@pytest.fixture
+def closed_bodies() -> Any:
+    from tests.django_tests.chat.views import CLOSED_BODIES
+
+    CLOSED_BODIES.clear()
+    yield CLOSED_BODIES
+    CLOSED_BODIES.clear()
+
+
+@pytest.mark.parametrize(("path", "read"), [("/cut-stream/", 1), ("/closing-body-stream/", 0)])
+def test_a_body_closed_early_cleans_up_inside_the_context(
+    path: str,
+    read: int,
+    client: Client,
+    voker: Any,
+    make_user: Any,
+    closed_bodies: Any,
+    default_voker_client: Any,
+) -> None:
+    # The WSGI server closes the response when the client went away (or, for HEAD, without
+    # iterating it): a generator's finally, or a body's close(), may record that.
+    user = make_user()
+    client.force_login(user)
+    response = client.get(path, headers={"X-Voker-Session": "cut"})
+    chunks = iter(response.streaming_content)
+    assert [next(chunks) for _ in range(read)] == [b"one "][:read]
+    response.close()
+    assert closed_bodies == [{"agent": "billing-bot", "session": "cut", "outcome": "recorded"}]
+    default_voker_client.flush(5)
+    [event] = voker.wait_for_events(1, event_name="stream_cut")
+    assert (event["session"], event["person"], event["agent"]) == (
+        "cut",
+        str(user.pk),
+        "billing-bot",
+    )
+    assert event["properties"] == {"sent": read}
+
+
+async def _serve_until_the_client_leaves(path: str) -> None:
+    """Serve ``path`` through Django's ASGI handler to a client that leaves after the first
+    chunk, while the server is still sending it (its socket buffer full, say)."""
+    from django.core.asgi import get_asgi_application
+
+    first_chunk = asyncio.Event()
+    requested = False
+
+    async def receive() -> dict[str, Any]:
+        nonlocal requested
+        if not requested:
+            requested = True
+            return {"type": "http.request", "body": b"", "more_body": False}
+        await first_chunk.wait()
+        return {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.body" and message.get("body"):
+            first_chunk.set()
+            await asyncio.Event().wait()  # never completes: the handler cancels it
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"host", b"testserver"), (b"x-voker-session", b"acut")],
+        "client": ("127.0.0.1", 50000),
+        "server": ("testserver", 80),
+    }
+    await get_asgi_application()(scope, receive, send)
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_an_async_body_closed_early_cleans_up_inside_the_context(
+    voker: Any, closed_bodies: Any, default_voker_client: Any
+) -> None:
+    await _serve_until_the_client_leaves("/acut-stream/")
+    # Django leaves the abandoned body to the event loop's async-generator finaliser.
+    for _ in range(200):
+        if closed_bodies:
+            break
+        gc.collect()
+        await asyncio.sleep(0.01)
+    assert closed_bodies == [{"agent": "billing-bot", "session": "acut", "outcome": "recorded"}]
+    await asyncio.to_thread(default_voker_client.flush, 5)
+    [event] = await asyncio.to_thread(voker.wait_for_events, 1, event_name="stream_cut")
+    assert (event["session"], event["agent"]) == ("acut", "billing-bot")

@@ -8,11 +8,15 @@ an event came from.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import json
 import os
+import threading
 from collections.abc import AsyncIterator, Iterator
+from typing import Any
 
+from asgiref.sync import async_to_sync, sync_to_async
 from django.contrib.auth import aauthenticate, alogin, authenticate, login
 from django.db import transaction
 from django.http import (
@@ -21,8 +25,11 @@ from django.http import (
     JsonResponse,
     StreamingHttpResponse,
 )
+from django.template.response import TemplateResponse
 from django.utils.decorators import method_decorator
 from django.views import View
+from django.views.decorators.cache import cache_page
+from django.views.generic import TemplateView
 from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage
 
@@ -139,6 +146,83 @@ async def astream_chat(request: HttpRequest) -> StreamingHttpResponse:
     return StreamingHttpResponse(body(), content_type="text/plain")
 
 
+# What the bodies of the cut-off streams below saw when they were closed (the tests read it).
+CLOSED_BODIES: list[dict[str, Any]] = []
+
+_WORDS = ("one ", "two ", "three ")
+
+
+def _record_cut(sent: int) -> None:
+    """What a streaming view does when the client went away before the end of the answer."""
+    ctx = voker_core.current_context()
+    try:
+        get_client().events.create(event_name="stream_cut", properties={"sent": sent})
+        outcome = "recorded"
+    except Exception as exc:  # swallowed by Django's response.close(): keep it for the test
+        outcome = repr(exc)
+    CLOSED_BODIES.append({"agent": ctx.agent, "session": ctx.session, "outcome": outcome})
+
+
+@voker_django.agent("billing-bot")
+def cut_stream(request: HttpRequest) -> StreamingHttpResponse:
+    """A streamed answer whose ``finally`` records when the client leaves before its end."""
+
+    def body() -> Iterator[str]:
+        sent = 0
+        try:
+            for word in _WORDS:
+                sent += 1
+                yield word
+        finally:
+            if sent < len(_WORDS):
+                _record_cut(sent)
+
+    return StreamingHttpResponse(body(), content_type="text/plain")
+
+
+class _ClosingBody:
+    """A body that is not a generator, with a ``close()`` that records (never iterated for
+    ``HEAD``, say, but closed all the same)."""
+
+    def __init__(self) -> None:
+        self._words = iter(_WORDS)
+        self._sent = 0
+
+    def __iter__(self) -> _ClosingBody:
+        return self
+
+    def __next__(self) -> str:
+        word = next(self._words)
+        self._sent += 1
+        return word
+
+    def close(self) -> None:
+        if self._sent < len(_WORDS):
+            _record_cut(self._sent)
+
+
+@voker_django.agent("billing-bot")
+def closing_body_stream(request: HttpRequest) -> StreamingHttpResponse:
+    return StreamingHttpResponse(_ClosingBody(), content_type="text/plain")
+
+
+@voker_django.agent("billing-bot")
+async def acut_stream(request: HttpRequest) -> StreamingHttpResponse:
+    """The async twin of :func:`cut_stream`."""
+
+    async def body() -> AsyncIterator[str]:
+        sent = 0
+        try:
+            for word in _WORDS:
+                sent += 1
+                yield word
+        finally:
+            if sent < len(_WORDS):
+                _record_cut(sent)
+
+    return StreamingHttpResponse(body(), content_type="text/plain")
+
+
 def csv_export(request: HttpRequest) -> StreamingHttpResponse:
     """A streamed download that has nothing to do with LLMs (and so must cost no query)."""
     return StreamingHttpResponse((f"row,{i}\n" for i in range(3)), content_type="text/csv")
@@ -193,6 +277,27 @@ async def afeedback(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"ok": True})
 
 
+async def afeedback_beside_a_busy_thread(request: HttpRequest) -> JsonResponse:
+    """A custom event recorded while a concurrent ``sync_to_async`` call of the same request
+    holds the connection's thread, waiting for the event loop (``async_to_sync`` inside it)."""
+    release = asyncio.Event()
+    busy = threading.Event()
+
+    async def until_released() -> None:
+        await release.wait()
+
+    def hold_the_thread() -> None:
+        busy.set()
+        async_to_sync(until_released)()
+
+    holder = asyncio.ensure_future(sync_to_async(hold_the_thread)())
+    assert await asyncio.to_thread(busy.wait, 5)
+    get_client().events.create(event_name="feedback", properties={"score": 1})
+    release.set()
+    await holder
+    return JsonResponse({"ok": True})
+
+
 def current(request: HttpRequest) -> JsonResponse:
     """What the view sees of the Voker context (agent/version only: nothing lazy is resolved)."""
     ctx = voker_core.current_context()
@@ -229,6 +334,43 @@ class DeepSearchView(SearchView):
 class AsyncSearchView(View):
     async def get(self, request: HttpRequest) -> JsonResponse:
         return await achat(request)
+
+
+def _summary(question: str) -> str:
+    """An LLM call made while a template renders (a callable in its context)."""
+    completion = openai_client().chat.completions.create(model=MODEL, messages=_messages(question))
+    return completion.choices[0].message.content or ""
+
+
+@voker_django.agent("billing-bot")
+def summary_page(request: HttpRequest) -> TemplateResponse:
+    """Rendered by the handler after the view returned, as every TemplateResponse is."""
+    return TemplateResponse(
+        request, "summary.html", {"summary": functools.partial(_summary, _question(request))}
+    )
+
+
+@voker_django.agent("billing-bot")
+async def asummary_page(request: HttpRequest) -> TemplateResponse:
+    return TemplateResponse(
+        request, "summary.html", {"summary": functools.partial(_summary, _question(request))}
+    )
+
+
+@voker_django.agent("search-bot", version="s1")
+class SummaryView(TemplateView):
+    """A generic class-based view: its ``get`` returns an unrendered TemplateResponse."""
+
+    template_name = "summary.html"
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        question = _question(self.request)
+        return {**super().get_context_data(**kwargs), "summary": lambda: _summary(question)}
+
+
+# The cache middleware pickles the response from a post-render callback: nothing added to it
+# for rendering may be left on it by then.
+cached_summary_page = cache_page(60)(summary_page)
 
 
 def login_view(request: HttpRequest) -> HttpResponse:

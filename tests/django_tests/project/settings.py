@@ -28,6 +28,18 @@ MIDDLEWARE = [
     "voker_django.middleware.VokerMiddleware",
 ]
 
+# Templates from memory: the views' TemplateResponses (what generic class-based views return).
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "OPTIONS": {
+            "loaders": [
+                ("django.template.loaders.locmem.Loader", {"summary.html": "<p>{{ summary }}</p>"})
+            ]
+        },
+    }
+]
+
 ROOT_URLCONF = "tests.django_tests.project.urls"
 ASGI_APPLICATION = "tests.django_tests.project.asgi.application"
 WSGI_APPLICATION = "tests.django_tests.project.wsgi.application"
