@@ -98,6 +98,24 @@ def test_declared_streamed_chat_records_once_with_header_session_agent_and_perso
     assert voker_server.person("u-1")["properties"] == {"via": "u-1"}
 
 
+def test_a_stream_with_context_body_read_buffered_inside_with_client(
+    default_voker_client: Any, voker_server: Any, llm: Any
+) -> None:
+    # The documented way to read such a body while the test client keeps the request context.
+    app, _ = make_streaming_app(llm, with_context=True)
+    client = app.test_client()
+    with client:
+        response = client.post(
+            "/chat", json={"text": "hi"}, headers={"X-Voker-Session": "conv-kept"}, buffered=True
+        )
+        assert request.path == "/chat"  # the request context was kept for the test
+        assert response.get_data(as_text=True) == "reply: Echo: hi"
+    assert voker_core.current_context() == EMPTY
+    assert default_voker_client.flush(5)
+    [event] = voker_server.events(event_name="llm")
+    assert (event["session"], event["agent"]) == ("conv-kept", "support-bot")
+
+
 @pytest.mark.parametrize("with_context", [False, True], ids=["plain", "stream_with_context"])
 def test_cookie_session_is_kept_across_streamed_chats(
     default_voker_client: Any, voker_server: Any, llm: Any, with_context: bool
