@@ -5,11 +5,13 @@ consumes it (the consumer may record events of its own), yet its body must see t
 whenever it runs - including bodies run long after the code that created them has returned: a
 streamed HTTP response, produced by the server after the view and its middleware are done.
 
-So one run of an iterator gets a private :class:`contextvars.Context` (a copy of the context
-where it is first stepped, as an asyncio task gets one), ``enter()`` is entered in it once, and
-every step - ``next``/``send``/``throw``/``close``, for async iterators each resumption of the
-awaited step - runs in it. What the body sets itself (a ``with voker_core.context(...)`` held
-across its ``yield``) stays set for its next steps, and nothing reaches the consumer::
+So one run of an iterator enters ``enter()`` once, in a copy of the context where it is first
+stepped, and keeps the context variables that set (Voker's own) for itself. Every step -
+``next``/``send``/``throw``/``close``, for async iterators each resumption of the awaited step -
+runs in the caller's context with those variables swapped in, and out again when it yields.
+What the body sets of them itself (a ``with voker_core.context(...)`` held across its ``yield``)
+stays set for its next steps, and none of it reaches the consumer; any other variable behaves
+as in a plain generator::
 
     body = iter_within(lambda: voker_core.context(session="conv-42"), make_chunks())
 
@@ -38,31 +40,65 @@ T = TypeVar("T")
 EnterContext = Callable[[], AbstractContextManager[Any]]
 
 
-def _private(enter: EnterContext) -> tuple[contextvars.Context, AbstractContextManager[Any]]:
-    """A copy of the current context with ``enter()`` entered in it."""
-    private = contextvars.copy_context()
+class _Held:
+    """The context variables ``enter()`` sets, held for one run of an iterator: each step runs
+    in the caller's own context with them swapped in, and swapped out again after it.
+
+    Only those variables: everything else a step sets stays where Python puts it, in the
+    caller's context - as a plain generator's would. (A step run in a private copy of the whole
+    context breaks code that pairs a context-variable token across the consumer and the body:
+    Flask's context stack, pushed by a ``stream_with_context`` body and popped by the test
+    client at the end of ``with client:``.)
+    """
+
+    __slots__ = ("_values",)
+
+    def __init__(self, values: dict[contextvars.ContextVar[Any], Any]) -> None:
+        self._values = values
+
+    def run(self, func: Callable[..., T], *args: Any) -> T:
+        values = self._values
+        tokens = [(var, var.set(value)) for var, value in values.items()]
+        try:
+            return func(*args)
+        finally:
+            for var, token in reversed(tokens):
+                values[var] = var.get()  # as the step left it, for the next one
+                try:
+                    var.reset(token)
+                except ValueError:  # pragma: no cover - the step ran in another context
+                    pass
+
+
+def _hold(enter: EnterContext) -> tuple[_Held, AbstractContextManager[Any]]:
+    """The variables ``enter()`` sets, entered in a copy of the current context."""
+    copy = contextvars.copy_context()
     manager = enter()
-    private.run(manager.__enter__)
-    return private, manager
+    copy.run(manager.__enter__)
+    here = contextvars.copy_context()
+    changed = {
+        var: value for var, value in copy.items() if var not in here or here[var] is not value
+    }
+    return _Held(changed), manager
 
 
 def iter_within(enter: EnterContext, iterable: Iterable[T]) -> Generator[T, Any, Any]:
-    """A generator yielding ``iterable``'s items, every step run inside ``enter()`` in a
-    context private to this run."""
-    private, manager = _private(enter)
+    """A generator yielding ``iterable``'s items, every step run inside ``enter()``, whose
+    variables are held for this run (see the module docstring)."""
+    held, manager = _hold(enter)
     try:
-        iterator: Any = private.run(iter, iterable)
+        iterator: Any = held.run(iter, iterable)
         is_generator = isinstance(iterator, Generator)
         sent: Any = None
         thrown: BaseException | None = None
         while True:
             try:
                 if thrown is not None:
-                    item = private.run(iterator.throw, thrown)
+                    item = held.run(iterator.throw, thrown)
                 elif is_generator:
-                    item = private.run(iterator.send, sent)
+                    item = held.run(iterator.send, sent)
                 else:
-                    item = private.run(next, iterator)
+                    item = held.run(next, iterator)
             except StopIteration as stop:
                 return stop.value
             thrown = sent = None
@@ -70,14 +106,14 @@ def iter_within(enter: EnterContext, iterable: Iterable[T]) -> Generator[T, Any,
                 sent = yield item
             except GeneratorExit:
                 if is_generator:
-                    private.run(iterator.close)  # its finally blocks run in its context too
+                    held.run(iterator.close)  # its finally blocks run in its context too
                 raise
             except BaseException as exc:
                 if not is_generator:
                     raise
                 thrown = exc
     finally:
-        private.run(manager.__exit__, None, None, None)
+        held.run(manager.__exit__, None, None, None)
 
 
 class _Suspend:
@@ -93,17 +129,17 @@ class _Suspend:
         return (yield self._yielded)
 
 
-async def _run_in(private: contextvars.Context, awaitable: Awaitable[T]) -> T:
-    """Await ``awaitable`` with every resumption of it run in ``private``."""
+async def _run_in(held: _Held, awaitable: Awaitable[T]) -> T:
+    """Await ``awaitable`` with every resumption of it run with ``held``'s variables."""
     steps: Any = awaitable.__await__()
     sent: Any = None
     thrown: BaseException | None = None
     while True:
         try:
             if thrown is not None:
-                yielded = private.run(steps.throw, thrown)
+                yielded = held.run(steps.throw, thrown)
             else:
-                yielded = private.run(steps.send, sent)
+                yielded = held.run(steps.send, sent)
         except StopIteration as stop:
             return stop.value  # type: ignore[no-any-return]
         try:
@@ -115,9 +151,9 @@ async def _run_in(private: contextvars.Context, awaitable: Awaitable[T]) -> T:
 async def aiter_within(enter: EnterContext, iterable: AsyncIterable[T]) -> AsyncGenerator[T, Any]:
     """The async twin of :func:`iter_within` (an async generator's return value is always
     None, so there is none to pass on)."""
-    private, manager = _private(enter)
+    held, manager = _hold(enter)
     try:
-        iterator: Any = private.run(iterable.__aiter__)
+        iterator: Any = held.run(iterable.__aiter__)
         is_generator = isinstance(iterator, AsyncGenerator)
         sent: Any = None
         thrown: BaseException | None = None
@@ -129,7 +165,7 @@ async def aiter_within(enter: EnterContext, iterable: AsyncIterable[T]) -> Async
             else:
                 step = iterator.__anext__()
             try:
-                item = await _run_in(private, step)
+                item = await _run_in(held, step)
             except StopAsyncIteration:
                 return
             thrown = sent = None
@@ -137,11 +173,11 @@ async def aiter_within(enter: EnterContext, iterable: AsyncIterable[T]) -> Async
                 sent = yield item
             except GeneratorExit:
                 if is_generator:
-                    await _run_in(private, iterator.aclose())
+                    await _run_in(held, iterator.aclose())
                 raise
             except BaseException as exc:
                 if not is_generator:
                     raise
                 thrown = exc
     finally:
-        private.run(manager.__exit__, None, None, None)
+        held.run(manager.__exit__, None, None, None)

@@ -505,9 +505,9 @@ class context:
 
     def __call__(self, func: F) -> F:
         """Use as a decorator: the function (sync, async, generator or async generator) runs
-        inside the context; a generator (sync or async) in a context of its own run, copied
-        from where it is first stepped (as an asyncio task's), so each item it yields is handed
-        to the caller outside it. The wrapper keeps the kind of ``func``, so decorators
+        inside the context; a generator (sync or async) in a Voker context of its own run,
+        built where it is first stepped, so each item it yields is handed to the caller
+        outside it. The wrapper keeps the kind of ``func``, so decorators
         (this one included) stack. A ``staticmethod``/``classmethod`` stays one; a plain
         function that returns a coroutine (an async function under a plain decorator, an
         object with an async ``__call__``) runs the coroutine inside the context too."""

@@ -3,7 +3,8 @@
 A ``StreamingHttpResponse`` body is produced after the view (and the middleware) returned, by
 the server iterating it — a chat view that streams an LLM answer makes its LLM call then. So the
 middleware and the :func:`voker_django.agent` decorator run that iteration inside their context,
-in a context of its own (:mod:`voker_core._within`: nothing leaks into the server's code)::
+keeping that context to the body (:mod:`voker_core._within`: nothing leaks into the server's
+code)::
 
     response = bind_streaming(response, lambda: voker_core.context(agent="support-bot"))
 
@@ -17,7 +18,7 @@ clean up then (a ``finally:`` or ``with`` exit recording that the answer was cut
 clean-up runs inside the context too. Django closes the body it was given first (its ``close``
 is in ``response._resource_closers``), before any wrapper's, so :func:`bind_streaming` wraps
 that body itself (``response._iterator``, not Django's ``make_bytes`` map over it, which cannot
-close it), puts the wrapper's close first (a started generator is closed inside the private
+close it), puts the wrapper's close first (a started generator is closed with the Voker
 context its steps ran in) and runs the closers registered before inside ``enter()`` (a body never
 iterated, as for ``HEAD``, or one that is not a generator). An async body has no ``close``, and
 Django leaves it to the event loop's async-generator finaliser, in no particular order (the

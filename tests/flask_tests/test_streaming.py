@@ -98,15 +98,20 @@ def test_declared_streamed_chat_records_once_with_header_session_agent_and_perso
     assert voker_server.person("u-1")["properties"] == {"via": "u-1"}
 
 
-def test_a_stream_with_context_body_read_buffered_inside_with_client(
-    default_voker_client: Any, voker_server: Any, llm: Any
+@pytest.mark.parametrize("buffered", [False, True], ids=["streamed", "buffered"])
+def test_a_stream_with_context_body_read_inside_with_client(
+    default_voker_client: Any, voker_server: Any, llm: Any, buffered: bool
 ) -> None:
-    # The documented way to read such a body while the test client keeps the request context.
+    # The test client keeps the request context to the end of the block, pairing Flask's
+    # context tokens across the body's steps and its own code: the steps must run in its context.
     app, _ = make_streaming_app(llm, with_context=True)
     client = app.test_client()
     with client:
         response = client.post(
-            "/chat", json={"text": "hi"}, headers={"X-Voker-Session": "conv-kept"}, buffered=True
+            "/chat",
+            json={"text": "hi"},
+            headers={"X-Voker-Session": "conv-kept"},
+            buffered=buffered,
         )
         assert request.path == "/chat"  # the request context was kept for the test
         assert response.get_data(as_text=True) == "reply: Echo: hi"
