@@ -62,12 +62,10 @@ class _Held:
         try:
             return func(*args)
         finally:
+            # A step runs synchronously, in this same context: the tokens reset here.
             for var, token in reversed(tokens):
                 values[var] = var.get()  # as the step left it, for the next one
-                try:
-                    var.reset(token)
-                except ValueError:  # pragma: no cover - the step ran in another context
-                    pass
+                var.reset(token)
 
 
 def _hold(enter: EnterContext) -> tuple[_Held, AbstractContextManager[Any]]:
