@@ -22,9 +22,9 @@ Failures. Connection errors, timeouts, 408/425/429 and 5xx are retried with the 
 ``Idempotency-Key``. After a failure the whole engine backs off (exponential with jitter, at
 least ``Retry-After``) and probes with one request at a time until one succeeds, so a Voker
 outage costs one request per backoff step, not one per queued event. An outage never costs an
-event: only an item that keeps failing while other writes get through (a "poison" request) is
-given up, after :data:`MAX_ATTEMPTS` such attempts. Other 4xx responses are permanent: logged, counted as
-``failed``, dropped. ``fingerprint-not-found`` makes a new fingerprint and resends.
+event: only a "poison" request is given up after :data:`MAX_ATTEMPTS` attempts - one the server
+answers with an error of its own (500, 501...) each time, or that keeps failing while other
+writes get through. Other 4xx responses are permanent: logged, counted as ``failed``, dropped. ``fingerprint-not-found`` makes a new fingerprint and resends.
 
 Bounds. At most ``max_queue_size`` items are held (newer ones are dropped and counted, with a
 rate-limited warning), so memory stays bounded however long Voker is down. ``close`` never waits
@@ -65,8 +65,10 @@ __all__ = ["MAX_ATTEMPTS", "Delivery", "DeliveryStats"]
 logger = logging.getLogger("voker")
 
 MAX_ATTEMPTS = 10
-"""Failed attempts, each with other writes succeeding in between, after which one item is given
-up (counted as ``failed``). Attempts during an outage, when nothing gets through, do not count."""
+"""Failed attempts after which one item is given up (counted as ``failed``). An attempt counts when
+the server answered it with an error of its own (500, 501...), or when other writes got through
+since the item's previous attempt; attempts during an outage (connection errors, timeouts, 429,
+502-504 while nothing gets through) do not count."""
 
 IDLE_EXIT = 15.0
 """Seconds a delivery thread waits for work before exiting (it is restarted on demand)."""
@@ -81,6 +83,10 @@ QUIET_AFTER = 10.0
 """Seconds without anything submitted after which the idle thread stops looking at the inbox
 and sleeps until a submit wakes it."""
 
+SPAWN_RETRY = 1.0
+"""Seconds after a failure to start a delivery thread (a container's thread limit reached in a
+spike) before a write tries again; meanwhile writes queue up and flush()/close() deliver inline."""
+
 BACKOFF_CAP = 10.0
 """Longest wait between two attempts after repeated transient failures (Retry-After aside)."""
 
@@ -88,6 +94,9 @@ WARN_INTERVAL = 10.0
 """Least seconds between two warnings about the same kind of drop or failure."""
 
 _TRANSIENT_4XX = frozenset({408, 425, 429})
+_OUTAGE_5XX = frozenset({502, 503, 504})
+"""Server errors that say Voker (or a proxy in front of it) is unavailable, not that it failed on
+this request: like connection errors, they count against a write only while others succeed."""
 
 
 @dataclass(frozen=True)
@@ -139,6 +148,11 @@ class _Lane:
         self.waiters: list[_Lane] | None = None  # lanes parked until this one progresses
 
 
+# An event item's stage (``_Item.stage``): queued, being prepared ahead by a waiting thread,
+# taken by a delivering thread, finished.
+_RAW, _PREPARING, _TAKEN, _DONE = range(4)
+
+
 class _Item:
     """One queued write. Events keep their fields; other writes keep a ready request body."""
 
@@ -151,15 +165,19 @@ class _Item:
         "data_fingerprint",
         "deps",
         "event_name",
+        "filtered",
         "idempotency_key",
         "label",
         "method",
+        "parked",
         "path",
         "person",
         "properties",
         "sent_mark",
         "seq",
+        "server_error",
         "session",
+        "stage",
         "written_off",
     )
 
@@ -182,9 +200,15 @@ class _Item:
         self.idempotency_key: str | None = None
         self.written_off = False
         self.seq = 0
+        self.stage = _RAW  # see _claim_unprepared
+        self.filtered = False  # before_send dropped it when it was prepared ahead
+        self.parked: _Lane | None = None  # its lane, waiting for it to be prepared ahead
         # Writes sent by the engine when this item last failed: attempts count towards giving up
         # only while others succeed in between, so a long outage never drops the probed item.
         self.sent_mark = -1
+        # Its last attempt was answered with a server error (see _ANSWERED_5XX): that counts even
+        # while nothing else gets through, so a request the server always fails on is given up.
+        self.server_error = False
 
     @property
     def is_event(self) -> bool:
@@ -288,10 +312,13 @@ class Delivery:
         # Events submitted but not yet moved into their lanes (see _intake); appended to
         # without the lock.
         self._inbox: deque[tuple[Any, ...]] = deque()
+        # Events in intake order whose properties may not be prepared yet (see
+        # _claim_unprepared); finished ones are dropped from the left as they retire.
+        self._unprepared: deque[_Item] = deque()
         # An idle thread looks at the inbox every POLL_INTERVAL (read unlocked by submit).
         self._polling = False
         self._last_submit = 0.0  # monotonic time of the last intake
-        self._spawn_failed = False
+        self._spawn_retry_at = 0.0  # monotonic; a failed thread start is retried from then
         self._fp_busy = False
         self._fp_attempts = 0
         self._fp_retry_at = 0.0
@@ -353,7 +380,11 @@ class Delivery:
         start = False
         with self._lock:
             self._intake()
-            if self._nthreads == 0 and not self._spawn_failed and not self._closed:
+            if (
+                self._nthreads == 0
+                and not self._closed
+                and time.monotonic() >= self._spawn_retry_at
+            ):
                 self._nthreads = 1
                 start = True
             elif self._idle:
@@ -387,6 +418,7 @@ class Delivery:
                 if dep is not None:
                     deps = [*(deps or ()), (dep, dep.enqueued)]
             item.deps = deps
+            self._unprepared.append(item)
             lane = self._sessions.get(session)
             if lane is None:
                 lane = self._sessions[session] = _Lane(session, self._sessions)
@@ -415,7 +447,7 @@ class Delivery:
                 if lane is None:
                     lane = table[key] = _Lane(key, table)
                 self._append(lane, item)
-                if self._nthreads == 0 and not self._spawn_failed:
+                if self._nthreads == 0 and time.monotonic() >= self._spawn_retry_at:
                     self._nthreads = 1
                     start = True
         if start:
@@ -459,15 +491,21 @@ class Delivery:
         thread = threading.Thread(target=self._thread_main, name="voker-delivery", daemon=True)
         try:
             thread.start()
-        except RuntimeError:
-            # "can't create new thread at interpreter shutdown" (or out of threads). Without
-            # any delivery thread, close() delivers inline; a pool that fails to grow just
-            # stays smaller.
+        except RuntimeError as exc:
+            # "can't create new thread at interpreter shutdown", or out of threads for now.
+            # Without any delivery thread a write tries again after SPAWN_RETRY, and flush() and
+            # close() deliver inline; a pool that fails to grow just stays smaller.
             logger.debug("voker: could not start a delivery thread", exc_info=True)
+            if not sys.is_finalizing():
+                self._warn(
+                    "thread-start",
+                    "voker: could not start a delivery thread (%s); events wait in the queue",
+                    exc,
+                )
             with self._lock:
                 self._nthreads -= 1
                 if self._nthreads == 0:
-                    self._spawn_failed = True
+                    self._spawn_retry_at = time.monotonic() + SPAWN_RETRY
             return
         with self._lock:
             self._threads = [t for t in self._threads if t.is_alive()]
@@ -490,6 +528,9 @@ class Delivery:
                 return
             if job is _FINGERPRINT:
                 self._make_fingerprint(deadline)
+                continue
+            if type(job) is _Item:
+                self._prepare_ahead(job)
                 continue
             lane, item, grow = job
             if grow:
@@ -548,6 +589,10 @@ class Delivery:
                     if self._missed_kick:  # queued since the _intake() above (see _kick)
                         self._missed_kick = False
                         continue
+                    if self._pending and not inline:
+                        ahead = self._claim_unprepared()
+                        if ahead is not None:
+                            return ahead
                     self._idle += 1
                     notified = self._wake.wait(wait)
                     self._idle -= 1
@@ -571,6 +616,9 @@ class Delivery:
         while self._ready:
             lane = self._ready.popleft()
             item = lane.items[0]
+            if item.stage == _PREPARING:
+                item.parked = lane  # back in _ready once prepared (_prepare_ahead)
+                continue
             if item.deps is not None:
                 blocker = _unmet_dependency(item)
                 if blocker is not None:
@@ -580,6 +628,7 @@ class Delivery:
                     continue
                 item.deps = None
             lane.busy = True
+            item.stage = _TAKEN
             self._inflight += 1
             grow = (
                 not inline
@@ -592,6 +641,39 @@ class Delivery:
                 self._nthreads += 1
             return lane, item, grow
         return None
+
+    def _claim_unprepared(self) -> _Item | None:
+        """Under the lock: an event waiting in the queue, not yet prepared, for this thread to
+        prepare ahead of its turn - or None.
+
+        A thread with nothing to send (Voker is down, and the engine backs off or probes one
+        request at a time; or every ready lane is in flight) builds queued events' JSON-safe,
+        size-capped bodies meanwhile, so that a long outage holds at most ``max_event_bytes``
+        per queued event rather than the application's raw data (a call's inputs with images,
+        say) - and the work is done when Voker is back.
+        """
+        unprepared = self._unprepared
+        while unprepared:
+            item = unprepared.popleft()
+            if item.stage == _RAW and item.body is None and not item.written_off:
+                item.stage = _PREPARING
+                return item
+        return None
+
+    def _prepare_ahead(self, item: _Item) -> None:
+        """Prepare a claimed event (no lock held); its lane may take it from then on."""
+        try:
+            # False: before_send dropped it; its lane settles that when its turn comes.
+            item.filtered = not self._prepare_event(item)
+        except Exception:  # left unprepared: its delivery prepares it (and counts a failure)
+            logger.exception("voker: unexpected error preparing an event")
+        with self._lock:
+            item.stage = _RAW
+            lane, item.parked = item.parked, None
+            if lane is not None and not item.written_off:
+                self._ready.appendleft(lane)  # it was next; it waited for this
+                if self._idle:
+                    self._wake.notify()
 
     def _settle(
         self, lane: _Lane, item: _Item, outcome: _Outcome, retry_after: float | None
@@ -607,7 +689,7 @@ class Delivery:
                     self._c_sent += 1
                 return
             if outcome in (_Outcome.RETRY, _Outcome.REFINGERPRINT):
-                if item.sent_mark >= 0 and self._c_sent == item.sent_mark:
+                if item.sent_mark >= 0 and self._c_sent == item.sent_mark and not item.server_error:
                     item.attempts -= 1  # nothing got through since its last try: an outage
                 item.sent_mark = self._c_sent
             if (
@@ -665,6 +747,11 @@ class Delivery:
             del lane.table[lane.key]
 
     def _finished(self, item: _Item) -> None:
+        item.stage = _DONE
+        item.body = item.data = None
+        unprepared = self._unprepared
+        while unprepared and unprepared[0].stage == _DONE:
+            unprepared.popleft()
         self._pending -= 1
         if self._flushers:
             for flusher in self._flushers:
@@ -676,7 +763,7 @@ class Delivery:
 
     def _deliver(self, item: _Item, deadline: float | None) -> tuple[_Outcome, float | None]:
         if item.is_event:
-            if item.body is None and not self._prepare_event(item):
+            if item.body is None and (item.filtered or not self._prepare_event(item)):
                 return _Outcome.FILTERED, None
             with self._lock:
                 fingerprint = self._fingerprint
@@ -711,7 +798,11 @@ class Delivery:
             )
         except VokerConnectionError as exc:
             logger.debug("voker: %s %s failed: %s", item.method, item.path, exc)
+            item.server_error = False
             return _Outcome.RETRY, None
+        item.server_error = response.status_code >= 500 and (
+            response.status_code not in _OUTAGE_5XX
+        )
         return self._judge(item, response)
 
     def _judge(self, item: _Item, response: Response) -> tuple[_Outcome, float | None]:
@@ -923,6 +1014,7 @@ class Delivery:
             threads = list(self._threads)
             leftover = len(self._inbox)  # submitted during the flush, after its last look
             self._inbox.clear()
+            self._unprepared.clear()
             for table in (self._sessions, self._agents, self._people):
                 for lane in table.values():
                     for item in lane.items:

@@ -13,6 +13,7 @@ import pytest
 
 from tests.delivery.faulty_server import FaultyServer
 from voker_core import VokerClient
+from voker_core._delivery import MAX_ATTEMPTS
 
 
 def _assert_each_stored_once_in_order(
@@ -113,6 +114,54 @@ def test_retry_after_is_honoured(
     assert time.monotonic() - started >= 0.95  # nothing was sent again before Retry-After
     assert faulty.count("POST", "/api/v1/events") == 3
     assert len(voker_server.events()) == 2
+
+
+@pytest.mark.slow
+def test_an_event_the_server_always_fails_on_is_given_up_and_its_session_goes_on(
+    voker_server: Any, faulty: FaultyServer, make_client: Callable[..., VokerClient]
+) -> None:
+    """A request the server answers with 500 every time (a server bug its body triggers), at
+    the head of the only session: nothing else can get through meanwhile, yet it is not an
+    outage. It is given up after MAX_ATTEMPTS answers, and the session's later events follow
+    (before, it was retried for ever and they waited behind it until exit dropped them)."""
+    faulty.fail(MAX_ATTEMPTS, status=500, path_prefix="/api/v1/events")
+    client = make_client(base_url=faulty.base_url)
+    for i in range(6):
+        client.events.create(event_name="step", properties={"i": i}, session="run-1")
+    assert client.flush(90)
+    assert faulty.count("POST", "/api/v1/events") == MAX_ATTEMPTS + 5
+    assert [e["properties"]["i"] for e in voker_server.events()] == [1, 2, 3, 4, 5]
+    stats = client.stats
+    assert (stats.failed, stats.sent, stats.pending) == (1, 5, 0)
+
+
+def test_a_failed_thread_start_is_retried_by_a_later_write(
+    voker_server: Any, make_client: Callable[..., VokerClient]
+) -> None:
+    """A thread limit hit in a spike makes starting the delivery thread fail once; the writes
+    after it start one (before, none was ever started again: events waited for flush/exit)."""
+    client = make_client(base_url=voker_server.base_url)
+    real_start = threading.Thread.start
+
+    def refuse_delivery_threads(thread: threading.Thread) -> None:
+        if thread.name == "voker-delivery":
+            raise RuntimeError("can't start new thread")
+        real_start(thread)
+
+    threading.Thread.start = refuse_delivery_threads  # type: ignore[method-assign]
+    try:
+        client.events.create(event_name="e", properties={"i": 0}, session="s")
+    finally:
+        threading.Thread.start = real_start  # type: ignore[method-assign]
+    assert client.stats.pending == 1
+    deadline = time.monotonic() + 10
+    i = 0
+    while len(voker_server.events()) < i + 1 and time.monotonic() < deadline:
+        i += 1  # the application goes on writing; no flush()
+        client.events.create(event_name="e", properties={"i": i}, session="s")
+        time.sleep(0.2)
+    stored = [e["properties"]["i"] for e in voker_server.events()]
+    assert stored[:1] == [0] and stored == sorted(stored), stored
 
 
 @pytest.mark.parametrize("stage", ["/api/v1/events", "/api/v1/fingerprints"])
@@ -232,6 +281,61 @@ def test_event_prepared_while_the_fingerprint_is_remade_is_resent_not_failed(
     events = {e["event_name"]: e for e in voker_server.events()}
     assert sorted(events) == ["404", "held"]
     assert {e["fingerprint_id"] for e in events.values()} == {fingerprints[1]}
+
+
+def test_voker_down_queued_events_hold_their_capped_size_not_the_raw_data(
+    voker_server: Any, make_client: Callable[..., VokerClient]
+) -> None:
+    """While Voker is down, queued events are prepared (JSON-safe, capped at max_event_bytes) by
+    the waiting delivery thread, so 50 events that each carried 2 MB of data the application
+    has since let go of hold about 50 x 16 KiB, not 100 MB; and they are delivered, capped,
+    once Voker is back."""
+    with FaultyServer(voker_server.base_url) as proxy:
+        proxy.fail_for(8.0, status=503)
+        client = make_client(base_url=proxy.base_url, max_event_bytes=16 * 1024)
+        tracemalloc.start()
+        try:
+            baseline = tracemalloc.get_traced_memory()[0]
+            for i in range(50):
+                blob = "data:image/png;base64," + "QUJD" * (512 * 1024)  # a fresh 2 MB string
+                client.events.create(
+                    event_name="upload", properties={"i": i, "image": blob}, session="s"
+                )
+                del blob
+            deadline = time.monotonic() + 5
+            held = tracemalloc.get_traced_memory()[0] - baseline
+            while held > 5_000_000 and time.monotonic() < deadline:
+                time.sleep(0.1)
+                held = tracemalloc.get_traced_memory()[0] - baseline
+            sent_meanwhile = client.stats.sent
+        finally:
+            tracemalloc.stop()
+        assert sent_meanwhile == 0  # still down: nothing was let go by being delivered
+        assert held < 5_000_000, f"{held / 1e6:.1f} MB held for 50 queued events"
+        assert client.flush(40)
+    events = voker_server.events()
+    assert [e["properties"]["i"] for e in events] == list(range(50))
+    assert all(len(e["properties"]["image"]) < 16 * 1024 for e in events)
+
+
+def test_before_send_dropping_events_prepared_during_an_outage(
+    voker_server: Any, make_client: Callable[..., VokerClient]
+) -> None:
+    """Events prepared ahead while Voker is down go through before_send then; one it drops is
+    counted filtered when its turn comes, and its session's later events still follow."""
+
+    def odd_ones_out(event: dict[str, Any]) -> dict[str, Any] | None:
+        return None if event["properties"]["i"] % 2 else event
+
+    with FaultyServer(voker_server.base_url) as proxy:
+        proxy.fail_for(3.0, status=503)
+        client = make_client(base_url=proxy.base_url, before_send=odd_ones_out)
+        for i in range(10):
+            client.events.create(event_name="e", properties={"i": i}, session="s")
+        assert client.flush(30)
+    assert [e["properties"]["i"] for e in voker_server.events()] == [0, 2, 4, 6, 8]
+    stats = client.stats
+    assert (stats.sent, stats.filtered, stats.dropped, stats.failed) == (5, 5, 5, 0)
 
 
 def test_voker_down_for_the_whole_run_stays_bounded_and_closes_fast(
