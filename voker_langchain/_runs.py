@@ -213,6 +213,10 @@ class RunEvicted(Exception):
 class Run:
     """One open LangChain run. ``call`` is set for model calls, ``inputs`` for top-level chains.
 
+    ``parent_run_id`` is LangChain's parent, which may be a run that is no event (an inner
+    chain, a graph node); ``recorded_parent_id`` is the nearest ancestor that is one, the parent
+    the event names, so that events alone nest (None at the top of a trace).
+
     A run started inside an asyncio task also knows that task (see the handler's cancellation
     sweep): ``task_runs`` is the set of that task's open run ids (this run's among them) and
     ``task_key`` the task's ``id()``.
@@ -230,6 +234,7 @@ class Run:
         "last_event_at",
         "name",
         "parent_run_id",
+        "recorded_parent_id",
         "run_id",
         "started",
         "started_at",
@@ -244,17 +249,25 @@ class Run:
         *,
         run_id: UUID,
         parent_run_id: UUID | None,
+        parent: Run | None,
         trace: Trace,
         kind: str,
         name: str,
-        is_root: bool,
     ) -> None:
         self.run_id = run_id
         self.parent_run_id = parent_run_id
+        # ``parent``: the open run of ``parent_run_id``, or None for the top of a trace.
+        self.recorded_parent_id: UUID | None = (
+            None
+            if parent is None
+            else parent.run_id
+            if parent.recorded
+            else parent.recorded_parent_id
+        )
         self.trace = trace
         self.kind = kind
         self.name = name
-        self.is_root = is_root
+        self.is_root = parent is None
         self.started = time.perf_counter()
         self.started_at = datetime.now(timezone.utc)
         self.call: LLMCall | None = None
@@ -270,16 +283,25 @@ class Run:
         self.chunks: list[Any] | None = None
         # The protocol events of a ``stream_events(version="v3")`` call so far, for the same.
         self.events: list[Any] | None = None
-        # When the last protocol event of a watched (sync v3) stream was read.
+        # When the last streamed chunk or protocol event came (0.0: none yet): the end of a
+        # call whose reader stopped reading.
         self.last_event_at = 0.0
         # For a sync v3 stream: notes when its reader drops it (see the handler's ``_watch``).
         self.watch: weakref.finalize[Any, Any] | None = None
 
+    @property
+    def recorded(self) -> bool:
+        """Whether this run becomes an event: all do but inner chains, which only link their
+        children."""
+        return self.kind != "chain" or self.is_root
+
     def ids(self) -> dict[str, str | None]:
-        """The keys that let runs nest: ``run_id``, ``parent_run_id``, ``trace_id``."""
+        """The keys that let events nest: ``run_id``, ``parent_run_id`` (the nearest recorded
+        ancestor's), ``trace_id``."""
+        parent = self.recorded_parent_id
         return {
             "run_id": str(self.run_id),
-            "parent_run_id": str(self.parent_run_id) if self.parent_run_id is not None else None,
+            "parent_run_id": str(parent) if parent is not None else None,
             "trace_id": self.trace.trace_id,
         }
 

@@ -10,8 +10,9 @@ Pass it as a callback, for one call or for a whole runnable::
         "metadata": {"voker_session": "conv-42", "voker_person": "user-7"},
     })
 
-Events (each also carries ``run_id``, ``parent_run_id`` and ``trace_id`` — the id of the
-top-level run — so runs nest):
+Events (each also carries ``run_id``, ``trace_id`` — the id of the top-level run — and
+``parent_run_id`` — the nearest enclosing run that is an event itself, None at the top — so
+events nest):
 
 * ``llm`` — one per chat-model or LLM call, with the keys every provider wrapper records
   (``api: "langchain"``, ``provider``, ``model``, ``inputs``, ``output``, ``usage``,
@@ -40,7 +41,8 @@ LangGraph interrupts (``interrupt()``, ``Command(graph=PARENT)``) are control fl
 such events have ``error: null`` and ``interrupted: true`` for an interrupt. A stream the caller
 stops reading (``GeneratorExit``) is not an error either. Nor is a sync
 ``stream_events(version="v3")`` stream dropped unfinished, of which LangChain reports nothing:
-the handler records it once the stream is collected (see ``_watch``).
+the handler records it once the stream is collected (see ``_watch``); nor a model call still
+streaming at interpreter exit, recorded then (see ``_record_streams_at_exit``).
 
 One instance may serve any number of concurrent runs (threads, ``batch``, ``abatch``, asyncio
 tasks). It starts no thread: events go through the Voker client (the ``client`` argument, else
@@ -61,8 +63,10 @@ new top-level run while an (awaited) model call of it is still open. Such a run 
 once, with ``error.type == "CancelledError"`` and what it streamed so far. A run a generator
 holds (``astream`` read by that task) is left to its reader unless the task was cancelled.
 Runs started off a loop (threads, sync ``invoke``) are not tracked: there, LangChain reports
-every ending. If runs pile up anyway (an end lost some other way), past 100 000 open runs the
-oldest is recorded unfinished with ``error.type == "RunEvicted"``.
+every ending. Nor are async calls of a completion model (``BaseLLM``), whose every ending
+LangChain reports too, and whose start comes from a task of LangChain's that ends at once (see
+``_starting_task``). If runs pile up anyway (an end lost some other way), past 100 000 open
+runs the oldest is recorded unfinished with ``error.type == "RunEvicted"``.
 """
 
 from __future__ import annotations
@@ -70,6 +74,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import collections
+import inspect
 import logging
 import sys
 import threading
@@ -79,9 +84,10 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
-from langchain_core.callbacks import BaseCallbackHandler
+from langchain_core.callbacks import AsyncCallbackManager, BaseCallbackHandler
 from langchain_core.messages import BaseMessage, ToolMessage
 from langchain_core.outputs import LLMResult
+from langchain_core.runnables.config import var_child_runnable_config
 
 from voker_core.ai._recorder import LLMCall, error_info, guarded, resolve_associations
 from voker_core.client import get_client
@@ -209,6 +215,37 @@ def _current_task() -> asyncio.Task[Any] | None:
         return None
 
 
+# The code of LangChain's async start callbacks: a task running one of them was created only to
+# deliver that callback (see _starting_task).
+_START_DISPATCHERS = frozenset(
+    code
+    for method in (
+        AsyncCallbackManager.on_llm_start,
+        AsyncCallbackManager.on_chat_model_start,
+        AsyncCallbackManager.on_chain_start,
+        AsyncCallbackManager.on_tool_start,
+        AsyncCallbackManager.on_retriever_start,
+    )
+    if (code := getattr(inspect.unwrap(method), "__code__", None)) is not None
+)
+
+
+def _starting_task() -> asyncio.Task[Any] | None:
+    """The asyncio task that awaits the run starting now, or None off an event loop.
+
+    That is the current task, unless LangChain created it only to deliver the start callbacks
+    (its coroutine is the callback manager's start method): ``BaseLLM.agenerate`` gathers its
+    ``on_llm_start`` calls, one task each, which end as soon as they are delivered, while the
+    call goes on in the caller's task. Such a task's end says nothing of the run, and none is
+    returned, as off a loop: LangChain reports every ending of those calls itself (its
+    ``BaseLLM`` catches ``BaseException``, cancellation included).
+    """
+    task = _current_task()
+    if task is not None and getattr(task.get_coro(), "cr_code", None) in _START_DISPATCHERS:
+        return None
+    return task
+
+
 def _awaited(run: Run) -> bool:
     """Whether ``run`` lives strictly inside one ``await`` of the task that started it.
 
@@ -326,6 +363,7 @@ class VokerCallbackHandler(BaseCallbackHandler):
         self._tasks_lock = threading.Lock()
         # Ids of sync v3 streams dropped unfinished, queued by their finalizers (see _watch).
         self._dropped: collections.deque[UUID] = collections.deque()
+        _HANDLERS.add(self)  # its streams still open at exit are recorded then
 
     @property
     def open_runs(self) -> int:
@@ -397,10 +435,12 @@ class VokerCallbackHandler(BaseCallbackHandler):
         batched: bool = False,
         tracked: bool = True,
     ) -> Run:
-        """Open a run. ``tracked``: note it against the asyncio task running us (see
+        """Open a run. ``tracked``: note it against the asyncio task awaiting it (see
         :meth:`_task_done`); not for a call that LangChain's own task drives and reports."""
         if self._dropped:
             self._record_dropped()
+        if parent_run_id is None:
+            parent_run_id = self._context_parent_id()
         parent = self._runs.get(parent_run_id) if parent_run_id is not None else None
         # A run whose parent we never saw (none, or the handler was attached further down) is
         # the top of a trace as far as we are concerned.
@@ -415,10 +455,10 @@ class VokerCallbackHandler(BaseCallbackHandler):
         run = Run(
             run_id=run_id,
             parent_run_id=parent_run_id,
+            parent=parent,
             trace=trace,
             kind=kind,
             name=name,
-            is_root=parent is None,
         )
         run.batched = batched
         evicted = self._runs.add(run)
@@ -429,13 +469,33 @@ class VokerCallbackHandler(BaseCallbackHandler):
                 time.perf_counter(),
                 RunEvicted("too many LangChain runs open at once; recorded unfinished"),
             )
-        task = _current_task()
+        task = _starting_task()
         if task is not None:
             if run.is_root and not batched:
                 self._sweep_superseded(task, run.run_id)
             if tracked:
                 self._track(run, task)
         return run
+
+    def _context_parent_id(self) -> UUID | None:
+        """The parent LangChain's context names for a run that starts with none, if it is a run
+        open here.
+
+        Some runnables hand a child the config they were given instead of the child config
+        they made (``RunnableWithFallbacks.invoke``/``ainvoke``): the child's run then starts
+        with no parent, and would be a trace of its own (a session of its own, without an
+        explicit one). The child config is in LangChain's ``var_child_runnable_config`` context
+        variable meanwhile, where LangSmith's tracer finds the parent run too.
+        """
+        try:
+            config = var_child_runnable_config.get()
+            manager = config.get("callbacks") if config else None
+            parent_id = getattr(manager, "parent_run_id", None)
+            if isinstance(parent_id, UUID) and self._runs.get(parent_id) is not None:
+                return parent_id
+        except Exception:
+            logger.debug("voker: could not read LangChain's run context", exc_info=True)
+        return None
 
     def _pop(self, run_id: UUID) -> Run | None:
         """Take an open run out (whoever gets it records it: exactly once)."""
@@ -464,28 +524,39 @@ class VokerCallbackHandler(BaseCallbackHandler):
         # The finalizer runs inside the garbage collector, in any thread, under whatever lock
         # that thread holds: it only appends to a deque (atomic, no lock, no code of ours).
         run.watch = weakref.finalize(stream, self._dropped.append, run.run_id)
-        run.watch.atexit = False  # the exit hook below records streams never dropped
-        _WATCHING.add(self)
+        run.watch.atexit = False  # the exit hook records streams never dropped
         # The queued call may be recorded from another thread, or from an event loop.
         run.trace.settle()
 
-    def _record_dropped(self, *, at_exit: bool = False) -> None:
-        """Record the calls of dropped sync v3 streams (at exit: of every one still open)."""
-        if at_exit:
-            # Nobody will read these streams any more. (Not by calling their finalizers:
-            # weakref's own exit hook may have run before this one, and that disables them.)
-            self._dropped.extend(
-                run.run_id for run in self._runs.snapshot() if run.watch is not None
-            )
+    def _record_dropped(self) -> None:
+        """Record the calls of the dropped sync v3 streams queued by their finalizers."""
         while self._dropped:
             try:
                 run_id = self._dropped.popleft()
             except IndexError:  # another thread took the last one
                 return
-            dropped = self._pop(run_id)
-            if dropped is not None:
-                ended = dropped.last_event_at or time.perf_counter()
-                self._record_llm(dropped, ended, _partial_result(dropped), None)
+            self._record_unread(run_id)
+
+    def _record_streams_at_exit(self) -> None:
+        """At interpreter exit: record every model call still streaming.
+
+        Nobody will read those streams any more, and LangChain will report nothing of a sync
+        one (a ``stream()`` generator or v3 stream still referenced: a script that read the
+        first chunks and ended). (Not through the v3 finalizers: weakref's own exit hook may
+        have run before this one, and that disables them.)
+        """
+        self._record_dropped()
+        for run in self._runs.snapshot():
+            if run.kind == "llm" and run.last_event_at:
+                self._record_unread(run.run_id)
+
+    def _record_unread(self, run_id: UUID) -> None:
+        """Record a streamed call whose reader stopped reading, as a stream its reader closes:
+        what it streamed, no error, its latency up to the last chunk read."""
+        run = self._pop(run_id)
+        if run is not None:
+            ended = run.last_event_at or time.perf_counter()
+            self._record_llm(run, ended, _partial_result(run), None)
 
     # -- cancellation ------------------------------------------------------------------------------
 
@@ -676,7 +747,7 @@ class VokerCallbackHandler(BaseCallbackHandler):
     ) -> None:
         if error is not None and _is_interrupt(error):
             _note_interrupts(run.trace, error)
-        if not run.is_root:
+        if not run.recorded:
             return  # only top-level chains are events; inner ones only link their children
         if late_inputs is not None and run.trace.capture_content:
             # A streamed chain learns its input only as it is consumed; LangChain hands the
@@ -792,6 +863,7 @@ class VokerCallbackHandler(BaseCallbackHandler):
             if run.chunks is None:
                 run.chunks = []
             run.chunks.append(chunk)
+        run.last_event_at = time.perf_counter()
         if run.task_runs is not None and not run.held:
             # A token delivered in the starting task itself: that task reads a generator
             # (``astream``), which may be left suspended without the run being over.
@@ -823,8 +895,7 @@ class VokerCallbackHandler(BaseCallbackHandler):
             run.events = []
             self._watch(run)
         run.events.append(event)
-        if run.watch is not None:  # the end of a call its reader drops is its last event read
-            run.last_event_at = time.perf_counter()
+        run.last_event_at = time.perf_counter()
         # LangChain's own producer task drives the call and reports every way it ends
         # (cancellation included): it is not held by an ``await`` of the task that started it,
         # which may move on - or finish - before the call's end arrives.
@@ -1039,19 +1110,18 @@ class VokerCallbackHandler(BaseCallbackHandler):
         run.trace.send("retriever", props)
 
 
-# Handlers watching sync v3 streams (see ``VokerCallbackHandler._watch``). At exit, the calls of
-# those never finished are recorded before the Voker client's own exit hook delivers what is
-# queued: ``atexit`` runs hooks last registered first, and voker_core registered its hook when
-# this module imported it.
-_WATCHING: weakref.WeakSet[VokerCallbackHandler] = weakref.WeakSet()
+# Every handler, for its streams still open at exit (see ``_record_streams_at_exit``). They are
+# recorded before the Voker client's own exit hook delivers what is queued: ``atexit`` runs
+# hooks last registered first, and voker_core registered its hook when this module imported it.
+_HANDLERS: weakref.WeakSet[VokerCallbackHandler] = weakref.WeakSet()
 
 
-def _record_dropped_at_exit() -> None:
-    for handler in list(_WATCHING):
+def _record_streams_at_exit() -> None:
+    for handler in list(_HANDLERS):
         try:
-            handler._record_dropped(at_exit=True)
+            handler._record_streams_at_exit()
         except Exception:
             logger.warning("voker: failed to record unfinished LangChain streams", exc_info=True)
 
 
-atexit.register(_record_dropped_at_exit)
+atexit.register(_record_streams_at_exit)

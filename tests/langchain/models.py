@@ -22,10 +22,16 @@ from langchain_core.callbacks import (
     CallbackManagerForRetrieverRun,
 )
 from langchain_core.documents import Document
-from langchain_core.language_models import BaseChatModel, LanguageModelInput
+from langchain_core.language_models import BaseChatModel, BaseLLM, LanguageModelInput
 from langchain_core.language_models.base import LangSmithParams
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, HumanMessage
-from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
+from langchain_core.outputs import (
+    ChatGeneration,
+    ChatGenerationChunk,
+    ChatResult,
+    Generation,
+    LLMResult,
+)
 from langchain_core.retrievers import BaseRetriever
 from langchain_core.runnables import Runnable
 from langchain_core.tools import BaseTool
@@ -175,6 +181,50 @@ class ScriptedChatModel(BaseChatModel):
         self, tools: Sequence[Any], **kwargs: Any
     ) -> Runnable[LanguageModelInput, AIMessage]:
         return self.bind(tools=[convert_to_openai_tool(tool) for tool in tools], **kwargs)
+
+
+class ScriptedLLM(BaseLLM):
+    """A completion model (``BaseLLM``, not a chat model) completing each prompt with
+    ``completion: <prompt>``, reporting usage in ``llm_output`` as OpenAI's completion API does.
+    No ``_stream``/``_astream``: LangChain streams it as one ``invoke``."""
+
+    fail_status: int | None = None
+    delay: float = 0.0
+
+    @property
+    def _llm_type(self) -> str:
+        return "scripted-llm"
+
+    def _generate(
+        self,
+        prompts: list[str],
+        stop: list[str] | None = None,
+        run_manager: Any = None,
+        **kwargs: Any,
+    ) -> LLMResult:
+        time.sleep(self.delay)
+        return self._result(prompts)
+
+    async def _agenerate(
+        self,
+        prompts: list[str],
+        stop: list[str] | None = None,
+        run_manager: Any = None,
+        **kwargs: Any,
+    ) -> LLMResult:
+        await asyncio.sleep(self.delay)
+        return self._result(prompts)
+
+    def _result(self, prompts: list[str]) -> LLMResult:
+        if self.fail_status is not None:
+            raise ProviderError("the provider is overloaded", self.fail_status)
+        return LLMResult(
+            generations=[[Generation(text=f"completion: {prompt}")] for prompt in prompts],
+            llm_output={
+                "model_name": "scripted-instruct",
+                "token_usage": {"prompt_tokens": 8, "completion_tokens": 4, "total_tokens": 12},
+            },
+        )
 
 
 class FailingMidStreamModel(ScriptedChatModel):

@@ -26,7 +26,7 @@ from langchain_core.retrievers import BaseRetriever
 from langchain_core.tools import BaseTool
 from packaging.version import Version
 
-from tests.langchain.models import ScriptedChatModel
+from tests.langchain.models import ScriptedChatModel, ScriptedLLM
 from voker_langchain import VokerCallbackHandler
 from voker_langchain._runs import RunRegistry
 
@@ -140,6 +140,21 @@ async def test_cancelled_streaming_call_keeps_its_partial_output(handler: Any, l
     assert props["stream"] is True
     assert props["output"]["content"] == "Hello there"
     assert 0 <= props["time_to_first_token_ms"] <= props["latency_ms"]
+    assert_no_state(handler)
+
+
+async def test_cancelled_completion_model_call(handler: Any, landed: Any) -> None:
+    # A completion model (BaseLLM) reports its own cancellation (on_llm_error), from a task of
+    # its own, as it delivers its start: recorded once, when the timeout hits, not before.
+    with pytest.raises(asyncio.TimeoutError):
+        await asyncio.wait_for(ScriptedLLM(delay=SLOW).ainvoke("hi", config(handler, "llm")), 0.3)
+    await asyncio.sleep(0.05)
+
+    [event] = landed(1, session="llm")
+    props = event["properties"]
+    assert props["error"]["type"] == "CancelledError"
+    assert props["latency_ms"] >= 250
+    assert props["inputs"]["prompt"] == "hi" and props["output"] is None
     assert_no_state(handler)
 
 

@@ -82,9 +82,10 @@ def test_graph_run_uses_thread_id_as_session(handler: Any, landed: Any) -> None:
         "content": "It is sunny in Oslo.",
     }
     assert {e["properties"]["trace_id"] for e in events} == {root["run_id"]}
-    # Models and tools run inside graph nodes: their parents are node runs, not the root.
+    # Models and tools run inside graph nodes, which are not events: their parent is the
+    # nearest run that is, the graph's.
     for event in events[:-1]:
-        assert event["properties"]["parent_run_id"] not in (None, root["run_id"])
+        assert event["properties"]["parent_run_id"] == root["run_id"]
     assert events[1]["properties"]["output"] == "sunny in Oslo"
     assert all(e["agent"] == "lc-agent" for e in events)
     assert handler.open_runs == 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,12 +20,15 @@ from langchain_core.messages import (
     ToolMessage,
 )
 from langchain_core.outputs import ChatGeneration, ChatResult
+from langchain_core.prompts import PromptTemplate
 
+from tests.delivery.conftest import run_python
 from tests.langchain.models import (
     USAGE,
     FailingMidStreamModel,
     ProviderError,
     ScriptedChatModel,
+    ScriptedLLM,
     reply,
 )
 from voker_core import VokerClient
@@ -169,6 +173,38 @@ def test_stream_stopped_early_is_recorded_once_without_error(handler: Any, lande
     assert handler.open_runs == 0
 
 
+def test_a_stream_still_open_at_exit_is_recorded(voker_server: Any) -> None:
+    # A script that reads the first chunks and ends: the generator is still referenced when the
+    # interpreter exits, and LangChain reports nothing. Recorded by the exit hook, before the
+    # client's own delivers what is queued, as its reader closing it would have: what it
+    # streamed, no error, latency up to the last chunk read.
+    result = run_python(
+        """
+        import time
+        from tests.langchain.models import ScriptedChatModel, reply
+        from voker_langchain import VokerCallbackHandler
+
+        handler = VokerCallbackHandler(agent="exit-agent", session="s-exit")
+        model = ScriptedChatModel(replies=[reply("one two three")])
+        stream = model.stream("count", {"callbacks": [handler]})
+        print("first", next(stream).content, "open", handler.open_runs, flush=True)
+        time.sleep(0.5)
+        """,
+        env={"VOKER_API_KEY": "k", "VOKER_BASE_URL": voker_server.base_url},
+    )
+    assert result.returncode == 0, result.stderr
+    assert "first one open 1" in result.stdout
+    [event] = voker_server.wait_for_events(1)
+    props = event["properties"]
+    assert event["session"] == "s-exit" and event["agent"] == "exit-agent"
+    assert props["error"] is None
+    assert props["stream"] is True
+    assert props["output"] == {"role": "assistant", "content": "one"}
+    assert props["inputs"]["messages"] == [{"role": "user", "content": "count"}]
+    assert 0 <= props["time_to_first_token_ms"] <= props["latency_ms"] < 500
+    assert "Traceback" not in result.stderr, result.stderr
+
+
 class OpenAIShapedModel(ScriptedChatModel):
     """Reports usage only in ``llm_output["token_usage"]`` (OpenAI's names), as older
     integrations do."""
@@ -260,6 +296,69 @@ def test_text_llm_records_prompt_and_completion(handler: Any, landed: Any) -> No
     assert props["output"] == "forty-two"
 
 
+COMPLETION_USAGE = {
+    "input_tokens": 8,
+    "output_tokens": 4,
+    "total_tokens": 12,
+    "cache_read_input_tokens": None,
+    "cache_creation_input_tokens": None,
+    "reasoning_tokens": None,
+}
+
+
+async def test_async_completion_model_calls_are_recorded_when_they_end(
+    handler: Any, landed: Any
+) -> None:
+    # BaseLLM.agenerate delivers on_llm_start from a task of its own (asyncio.gather) that ends
+    # at once: that is not the end of the call, which goes on in the caller's task.
+    llm = ScriptedLLM()
+    config: Any = {"callbacks": [handler], "metadata": {"voker_session": "s-allm"}}
+
+    assert await llm.ainvoke("one", config=config) == "completion: one"
+    assert await llm.abatch(["two", "three"], config=config) == [
+        "completion: two",
+        "completion: three",
+    ]
+    assert [chunk async for chunk in llm.astream("four", config=config)] == ["completion: four"]
+
+    events = landed(4, session="s-allm")
+    by_prompt = {e["properties"]["inputs"]["prompt"]: e["properties"] for e in events}
+    assert sorted(by_prompt) == ["four", "one", "three", "two"]
+    for prompt, props in by_prompt.items():
+        assert props["error"] is None, props["error"]
+        assert props["output"] == f"completion: {prompt}"
+        assert props["model"] == "scripted-instruct"
+    assert by_prompt["one"]["usage"] == by_prompt["four"]["usage"] == COMPLETION_USAGE
+    # A batch's usage is reported once, on its first prompt (see docs/langchain.md).
+    assert [by_prompt["two"]["usage"], by_prompt["three"]["usage"]] == [COMPLETION_USAGE, None]
+    assert handler.open_runs == 0
+
+
+async def test_async_completion_model_in_a_chain_and_failing(handler: Any, landed: Any) -> None:
+    chain = PromptTemplate.from_template("say {x}") | ScriptedLLM()
+    config: Any = {"callbacks": [handler], "metadata": {"voker_session": "s-allm-chain"}}
+    assert await chain.ainvoke({"x": "hi"}, config=config) == "completion: say hi"
+
+    events = landed(2, session="s-allm-chain")
+    llm = next(e["properties"] for e in events if e["event_name"] == "llm")
+    root = next(e["properties"] for e in events if e["event_name"] == "chain")
+    assert llm["error"] is None and llm["output"] == "completion: say hi"
+    assert llm["usage"] == COMPLETION_USAGE
+    assert llm["parent_run_id"] == root["run_id"] == llm["trace_id"]
+
+    with pytest.raises(ProviderError):
+        await ScriptedLLM(fail_status=503).ainvoke(
+            "hi", config={"callbacks": [handler], "metadata": {"voker_session": "s-allm-err"}}
+        )
+    [failed] = landed(1, session="s-allm-err")
+    assert failed["properties"]["error"] == {
+        "type": "ProviderError",
+        "message": "the provider is overloaded",
+        "status_code": 503,
+    }
+    assert handler.open_runs == 0
+
+
 def test_model_error_is_recorded_and_raised(handler: Any, landed: Any) -> None:
     model = ScriptedChatModel(fail_status=529)
     with pytest.raises(Exception, match="overloaded") as raised:
@@ -345,3 +444,12 @@ def test_finish_reason_uses_the_one_vocabulary_of_the_wrappers(
     model.invoke("hi", config={"callbacks": [handler], "metadata": {"voker_session": "s-fr"}})
     [event] = landed(1, session="s-fr")
     assert event["properties"]["finish_reason"] == expected
+
+
+@pytest.mark.parametrize("doc", ["events.md", "decisions.md"])
+def test_the_docs_say_langchain_finish_reasons_are_normalised(doc: str) -> None:
+    # They once promised the model's own value (``end_turn``), which the handler never sent.
+    text = (Path(__file__).parents[2] / "docs" / doc).read_text(encoding="utf-8")
+    lines = [line for line in text.splitlines() if "finish_reason" in line]
+    assert any("normalised" in line for line in lines), lines
+    assert not any("own value" in line for line in lines), lines

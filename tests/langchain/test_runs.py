@@ -50,6 +50,121 @@ def test_chain_gives_one_chain_event_and_nested_llm_event(handler: Any, landed: 
     assert handler.open_runs == 0
 
 
+def test_parent_run_id_is_the_nearest_recorded_ancestor(handler: Any, landed: Any) -> None:
+    # Inner chains (sequences, parallel steps, lambdas) are no events: each event's parent is
+    # the nearest run above it that is one, so the events alone rebuild the tree.
+    inner = ChatPromptTemplate.from_messages([("human", "{q}")]) | ScriptedChatModel()
+
+    @tool
+    def research(topic: str) -> str:
+        """Research a topic."""
+        return str(inner.invoke({"q": topic}).content)  # LangChain passes the tool's config on
+
+    summary = ChatPromptTemplate.from_messages([("human", "sum up {topic}")]) | ScriptedChatModel()
+    outer = RunnablePassthrough() | {
+        "found": RunnableLambda(lambda x, config: research.invoke(x["topic"], config)),
+        "summary": summary,
+    }
+
+    outer.invoke(
+        {"topic": "tides"},
+        config={"callbacks": [handler], "metadata": {"voker_session": "s-nest"}},
+    )
+
+    grouped = by_name(landed(4, session="s-nest"))
+    [root], [tool_event] = grouped["chain"], grouped["tool"]
+    llms = {e["properties"]["inputs"]["messages"][0]["content"]: e for e in grouped["llm"]}
+    root_id = root["properties"]["run_id"]
+    tool_id = tool_event["properties"]["run_id"]
+    assert root["properties"]["parent_run_id"] is None
+    assert tool_event["properties"]["parent_run_id"] == root_id
+    assert llms["tides"]["properties"]["parent_run_id"] == tool_id  # inside the tool's chain
+    assert llms["sum up tides"]["properties"]["parent_run_id"] == root_id
+    events = [root, tool_event, *llms.values()]
+    assert {e["properties"]["trace_id"] for e in events} == {root_id}
+    assert handler.open_runs == 0
+
+
+def test_a_handler_attached_below_the_top_makes_its_run_a_top(handler: Any, landed: Any) -> None:
+    # LangChain names the sequence as the model's parent, but the handler never saw it: the
+    # model's run is the top of a trace, and its event names no parent.
+    model = ScriptedChatModel().with_config(
+        callbacks=[handler], metadata={"voker_session": "s-below"}
+    )
+    chain = ChatPromptTemplate.from_messages([("human", "{q}")]) | model
+
+    assert chain.invoke({"q": "hi"}).content == "echo: hi"
+    [event] = landed(1, session="s-below")
+    assert event["properties"]["parent_run_id"] is None
+    assert event["properties"]["trace_id"] == event["properties"]["run_id"]
+
+
+def test_a_run_given_the_handler_inside_another_of_its_runs_nests_there(
+    handler: Any, landed: Any
+) -> None:
+    @tool
+    def ask(question: str) -> str:
+        """Ask the model."""
+        # The handler passed again: LangChain starts the model's run with no parent.
+        return str(ScriptedChatModel().invoke(question, {"callbacks": [handler]}).content)
+
+    chain = RunnableLambda(lambda q: f"{q}?") | ask
+    assert chain.invoke("hi", config={"callbacks": [handler]}) == "echo: hi?"
+
+    events = landed(3)  # no session: the top run's id, for all three
+    grouped = by_name(events)
+    [root], [tool_event], [llm] = grouped["chain"], grouped["tool"], grouped["llm"]
+    root_id = root["properties"]["run_id"]
+    assert llm["properties"]["parent_run_id"] == tool_event["properties"]["run_id"]
+    assert {e["properties"]["trace_id"] for e in events} == {root_id}
+    assert {e["session"] for e in events} == {root_id}
+
+
+def fallback_chain() -> Any:
+    primary = ScriptedChatModel(fail_status=503)
+    return primary.with_fallbacks([ScriptedChatModel(replies=[reply("backup")])])
+
+
+def assert_one_fallback_trace(events: list[dict[str, Any]]) -> None:
+    """The models a ``with_fallbacks`` tried, nested under its run: one trace, one session.
+
+    (LangChain hands each model the fallbacks' own config, not its child config: the handler
+    finds the parent run in LangChain's context instead.)"""
+    grouped = by_name(events)
+    [root], llms = grouped["chain"], grouped["llm"]
+    root_id = root["properties"]["run_id"]
+    assert root["properties"]["name"] == "RunnableWithFallbacks"
+    assert root["properties"]["error"] is None
+    assert root["properties"]["parent_run_id"] is None
+    assert [e["properties"]["error"] and e["properties"]["error"]["status_code"] for e in llms] == [
+        503,
+        None,
+    ]
+    assert llms[1]["properties"]["output"] == {"role": "assistant", "content": "backup"}
+    for event in llms:
+        assert event["properties"]["parent_run_id"] == root_id
+    assert {e["properties"]["trace_id"] for e in events} == {root_id}
+    assert len({e["session"] for e in events}) == 1
+
+
+def test_with_fallbacks_keeps_its_models_in_its_trace(handler: Any, landed: Any) -> None:
+    reply_ = fallback_chain().invoke("hi", config={"callbacks": [handler]})  # no session
+    assert reply_.content == "backup"
+    events = landed(3)
+    assert_one_fallback_trace(events)
+    assert events[0]["session"] == events[0]["properties"]["trace_id"]  # the top run's id
+    assert handler.open_runs == 0
+
+
+async def test_with_fallbacks_keeps_its_models_in_its_trace_async(
+    handler: Any, landed: Any
+) -> None:
+    config: Any = {"callbacks": [handler], "metadata": {"voker_session": "s-fallbacks"}}
+    assert (await fallback_chain().ainvoke("hi", config=config)).content == "backup"
+    assert_one_fallback_trace(landed(3, session="s-fallbacks"))
+    assert handler.open_runs == 0
+
+
 def test_tool_calling_loop(handler: Any, landed: Any) -> None:
     model = ScriptedChatModel(
         replies=[
@@ -194,8 +309,8 @@ def test_retriever_event(handler: Any, landed: Any) -> None:
     assert r["error"] is None
     root_id = root["properties"]["run_id"]
     assert r["trace_id"] == root_id == llm["properties"]["trace_id"]
-    # The retriever ran inside the parallel step, not directly under the sequence.
-    assert r["parent_run_id"] not in (None, root_id)
+    # The retriever ran inside the parallel step, which is no event: its parent is the sequence.
+    assert r["parent_run_id"] == root_id
     assert "refunds take five days" in llm["properties"]["inputs"]["messages"][0]["content"]
     assert handler.open_runs == 0
 
