@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import base64
 import collections
+import collections.abc
 import dataclasses
 import datetime as dt
 import decimal
 import enum
 import json
 import math
+import os
 import pathlib
+import shelve
+import tempfile
 import uuid
 from typing import Any, NamedTuple
 
@@ -341,3 +345,91 @@ def test_a_capped_dict_is_always_a_dict_within_the_cap(
     result = to_jsonable(value, max_bytes=max_bytes)
     assert isinstance(result, dict)
     assert _encoded(result) <= max_bytes
+
+
+# -- values that used to fail the whole conversion ----------------------------------------------
+
+LONE = os.fsdecode(b"report-\xff.pdf")  # a filename with an undecodable byte: 'report-\udcff.pdf'
+
+
+def test_lone_surrogates_become_replacement_characters() -> None:
+    # Unpaired UTF-16 surrogates cannot be encoded as UTF-8: a server rejects the whole body.
+    value = {
+        "file": LONE,
+        LONE: "as a key",
+        "nested": [{"deep": "\ud83d"}, pathlib.PurePosixPath(LONE)],
+        "pair": "\ud83d\ude00",  # a surrogate pair spelled as two code points: one emoji
+        "ok": "naïve 😀",
+    }
+    result = to_jsonable(value)
+    assert result == {
+        "file": "report-\ufffd.pdf",
+        "report-\ufffd.pdf": "as a key",
+        "nested": [{"deep": "\ufffd"}, "report-\ufffd.pdf"],
+        "pair": "😀",
+        "ok": "naïve 😀",
+    }
+    json.dumps(result, ensure_ascii=False).encode("utf-8")  # no UnicodeEncodeError
+    capped = to_jsonable({"file": LONE * 100}, max_bytes=200)
+    assert "\ufffd" in capped["file"] and _encoded(capped) <= 200
+
+
+def test_an_int_too_long_to_print_degrades_alone() -> None:
+    # Python refuses int -> str beyond 4300 digits, so json.dumps cannot write it.
+    huge = math.factorial(2000)  # 5736 digits
+    result = to_jsonable({"user": "u1", "result": huge, "negative": -huge, huge: "key"})
+    json.dumps(result)
+    assert result["user"] == "u1"
+    assert result["result"] == "3.31628e+5735…[integer of 5736 digits]"
+    assert result["negative"] == "-3.31628e+5735…[integer of 5736 digits]"
+    assert result["3.31628e+5735…[integer of 5736 digits]"] == "key"
+    assert to_jsonable(10**4000) == 10**4000  # printable: sent as the number it is
+
+
+def test_one_unconvertible_value_degrades_alone() -> None:
+    class Exploding(collections.abc.Mapping[str, Any]):
+        def __getitem__(self, key: str) -> Any:
+            raise KeyError(key)
+
+        def __iter__(self) -> Any:
+            raise OSError("closed")
+
+        def __len__(self) -> int:
+            return 1
+
+        def __repr__(self) -> str:
+            return "<Exploding>"
+
+    class Unlistable(list[int]):
+        def __iter__(self) -> Any:
+            raise RuntimeError("no")
+
+        def __repr__(self) -> str:
+            raise RuntimeError("no repr either")
+
+    value = {"user": "u1", "cache": Exploding(), "items": [1, Unlistable(), 3]}
+    assert to_jsonable(value) == {
+        "user": "u1",
+        "cache": "<Exploding>",
+        "items": [1, "<unrepresentable Unlistable>", 3],
+    }
+    # The closed shelf of the audit: its items() raises.
+    with tempfile.TemporaryDirectory() as folder:
+        with shelve.open(os.path.join(folder, "cache")) as shelf:
+            shelf["k"] = 1
+        result = to_jsonable({"user": "u1", "plan": "pro", "result": shelf})
+    assert (result["user"], result["plan"]) == ("u1", "pro")
+    assert result["result"].startswith("<shelve.")
+
+
+def test_text_in_other_scripts_is_cut_not_dropped() -> None:
+    # The cap is in bytes and strings are cut in characters: three bytes a character must not
+    # make the cut look impossible and the whole dict collapse to a marker.
+    value = {"question": "日本語の質問です。" * 500, "user": "u1", "reply": "é" * 3000}
+    result = to_jsonable(value, max_bytes=1000)
+    assert _encoded(result) <= 1000
+    assert result["user"] == "u1"
+    assert (
+        result["question"].startswith("日本語の質問です。") and "…[truncated " in result["question"]
+    )
+    assert result["reply"].startswith("éé") and "…[truncated " in result["reply"]

@@ -40,7 +40,6 @@ from __future__ import annotations
 
 import atexit
 import enum
-import json
 import logging
 import os
 import sys
@@ -54,7 +53,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from voker_core._retry import backoff_delay
-from voker_core._transport import Response, Transport, encode_path
+from voker_core._transport import Response, Transport, encode_json, encode_path
 from voker_core.config import Settings
 from voker_core.errors import VokerConnectionError
 from voker_core.fingerprint import fingerprint_payload
@@ -781,12 +780,12 @@ class Delivery:
                 return _Outcome.FAILED, None
             if item.data is None or item.data_fingerprint != fingerprint:
                 assert item.body is not None
-                item.data = _encode({**item.body, "fingerprint_id": fingerprint})
+                item.data = encode_json({**item.body, "fingerprint_id": fingerprint})
                 item.data_fingerprint = fingerprint
             headers = {"Idempotency-Key": item.idempotency_key or ""}
         else:
             if item.data is None:
-                item.data = _encode(self._prepare_write(item))
+                item.data = encode_json(self._prepare_write(item))
             headers = None
         item.attempts += 1
         timeout = self.settings.timeout
@@ -1046,8 +1045,7 @@ class Delivery:
     def _after_fork_in_child(self) -> None:
         closed = self._closed
         self._init_state()
-        self._closed = closed
-        self._transport.reset_after_fork()
+        self._closed = closed  # (its transport forgets the parent's connections on its own)
         self._warn = _RateLimitedWarning()
 
 
@@ -1068,14 +1066,6 @@ def _error_kind(body: Any) -> str | None:
             kind = detail.get("type")
             return kind if isinstance(kind, str) else None
     return None
-
-
-def _encode(body: Mapping[str, Any]) -> bytes:
-    try:
-        return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-    except UnicodeEncodeError:
-        # A lone surrogate: ASCII escapes keep the JSON valid.
-        return json.dumps(body, separators=(",", ":")).encode("ascii")
 
 
 def _apply_before_send(before_send: Any, body: dict[str, Any]) -> dict[str, Any] | None:

@@ -13,6 +13,7 @@ import os
 import platform
 import threading
 import time
+import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, cast
@@ -28,8 +29,9 @@ from voker_core.errors import (
     VokerTimeoutError,
     error_from_response,
 )
+from voker_core.serialize import utf8_safe
 
-__all__ = ["USER_AGENT", "Response", "Transport", "encode_path"]
+__all__ = ["USER_AGENT", "Response", "Transport", "encode_json", "encode_path"]
 
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 
@@ -48,12 +50,28 @@ def encode_path(*segments: str) -> str:
 
 
 def _encode_segment(segment: str) -> str:
-    encoded = quote(segment, safe="")
+    # A lone surrogate (a person id read from a file name, say) has no UTF-8 form: quote()
+    # would raise UnicodeEncodeError.
+    encoded = quote(utf8_safe(segment), safe="")
     # "." and ".." survive quote() and would be resolved away by URL normalisation (requests
     # drops them), so a person called "." would address the collection instead.
     if encoded in (".", ".."):
         return encoded.replace(".", "%2E")
     return encoded
+
+
+def encode_json(body: Any) -> bytes:
+    """A request body as compact UTF-8 JSON.
+
+    Never raises ``UnicodeEncodeError``: a string holding a lone surrogate (which ``json`` lets
+    through but UTF-8 cannot carry, and which the devserver refuses even as a ``\\udcff``
+    escape) is sent with U+FFFD in its place, as :func:`~voker_core.serialize.to_jsonable` does.
+    """
+    text = json.dumps(body, separators=(",", ":"), ensure_ascii=False)
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        return utf8_safe(text).encode("utf-8")
 
 
 @dataclass(frozen=True)
@@ -105,6 +123,7 @@ class Transport:
         self._session_lock = threading.Lock()
         self._pool_size = pool_size
         self._session: requests.Session | None = None
+        _LIVE.add(self)  # its connections are forgotten in a forked child (see below)
 
     def _get_session(self) -> requests.Session:
         session = self._session
@@ -153,7 +172,7 @@ class Transport:
         url = f"{self.base_url}/{path.lstrip('/')}"
         request_headers = dict(headers or {})
         if data is None and body is not None:
-            data = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+            data = encode_json(body)
         if data is not None:
             request_headers["Content-Type"] = "application/json"
         try:
@@ -272,3 +291,18 @@ class Transport:
         sockets are shared with the parent)."""
         self._session_lock = threading.Lock()
         self._session = None
+
+
+# Every transport, the ApiClient's as well as the delivery engine's: a keep-alive socket shared
+# by a parent and its forked children (gunicorn --preload, multiprocessing, Celery prefork)
+# would interleave their requests and hand each process the others' answers.
+_LIVE: weakref.WeakSet[Transport] = weakref.WeakSet()
+
+
+def _reset_all_after_fork() -> None:
+    for transport in list(_LIVE):
+        transport.reset_after_fork()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reset_all_after_fork)

@@ -1,21 +1,27 @@
-"""Tell Voker about the people a process sees: ``people.create`` once, ``people.update`` on change.
+"""Tell Voker about the people a process sees: once when first seen, again when they change.
 
-Web plug-ins resolve the current user on many requests; sending ``people.create`` every time
-would double the traffic of a chatty app. :class:`PeopleSync` remembers, per client, which
-people it has already created and a digest of the properties it last sent, so that::
+Web plug-ins resolve the current user on many requests; sending the person every time would
+double the traffic of a chatty app. :class:`PeopleSync` remembers, per client, which people it
+has already sent and a digest of the properties it last sent, so that::
 
     from voker_core.people_sync import people_sync_for
 
     sync = people_sync_for(client)            # one shared cache per VokerClient
-    sync.sync("user-7", {"email": "a@b.c"})   # first time: people.create(...)
+    sync.sync("user-7", {"email": "a@b.c"})   # first time: people.create, then people.update
     sync.sync("user-7", {"email": "a@b.c"})   # unchanged: nothing is sent
     sync.sync("user-7", {"email": "x@b.c"})   # changed: people.update(...)
     sync.sync("user-7", None)                 # no properties known here: nothing is sent
 
+The first time needs both calls: ``people.create`` of a person Voker already has is a no-op
+that keeps the stored properties, and ``people.update`` of one it does not have is refused. A
+process cannot know which case it is in (another worker process, an earlier run of this one,
+or this cache before it forgot the person may have created it, with properties that have
+changed since), so it sends the create (with the properties, for a new person) and then the
+update, which the client delivers in that order. A person first seen without properties gets
+the create alone.
+
 The cache is bounded (least recently seen people are forgotten first), so a process serving
-millions of users keeps constant memory; a forgotten person is simply created again (a no-op on
-the server, which keeps the stored record). Properties changed while a process was not running
-reach Voker with the first change this process sees.
+millions of users keeps constant memory; a forgotten person is simply sent again when next seen.
 
 Everything here only enqueues on the :class:`~voker_core.client.VokerClient` (which never blocks
 on the network and never raises for delivery problems), under one lock, so the create of a person
@@ -55,7 +61,8 @@ def _digest(properties: Mapping[str, Any]) -> bytes:
 
 
 class PeopleSync:
-    """Sends ``people.create`` once per person and ``people.update`` when properties change.
+    """Sends each person once when first seen (``people.create``, then ``people.update`` when
+    there are properties) and ``people.update`` when the properties change.
 
     Thread-safe. ``max_people`` bounds the number of people remembered.
     """
@@ -79,16 +86,21 @@ class PeopleSync:
         web request is never broken by a strange user object.
         """
         try:
-            digest = _NO_PROPERTIES if properties is None else _digest(properties)
+            current = None if properties is None else dict(properties)
+            digest = _NO_PROPERTIES if current is None else _digest(current)
             with self._lock:
                 known = self._seen.get(person_id)
                 if known is None:
                     self._client.people.create(
                         person_id=person_id,
-                        **({} if properties is None else {"properties": dict(properties)}),
+                        **({} if current is None else {"properties": current}),
                     )
-                elif properties is not None and digest != known:
-                    self._client.people.update(person_id=person_id, properties=dict(properties))
+                    if current:
+                        # The person may exist already (the create is then a no-op) with the
+                        # properties it had then: the update stores the current ones.
+                        self._client.people.update(person_id=person_id, properties=current)
+                elif current is not None and digest != known:
+                    self._client.people.update(person_id=person_id, properties=current)
                 else:
                     self._seen.move_to_end(person_id)
                     return

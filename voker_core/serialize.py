@@ -13,7 +13,11 @@ as they are::
 Rules:
 
 - JSON input (dicts with string keys, lists, strings, finite numbers, bools, None) comes back
-  equal to what went in.
+  equal to what went in, except what no JSON encoder can write: an unpaired UTF-16 surrogate
+  in a string (``os.fsdecode`` of a file name with an undecodable byte gives one) becomes
+  U+FFFD, and an int of more than 4300 digits (Python's default limit for ``str()`` of an int,
+  which ``json`` obeys) becomes a string giving its magnitude,
+  ``"3.31628e+5735…[integer of 5736 digits]"``.
 - Pydantic v2 models use ``model_dump(mode="json")``; dataclasses become dicts of their fields;
   datetimes/dates/times become ISO-8601 strings; bytes become base64 text; sets, frozensets,
   tuples and deques become lists; enums become their value; UUID, Decimal and paths become
@@ -22,6 +26,8 @@ Rules:
   recognised by class name, without importing the SDKs: dict entries holding one are left out.
 - Reference cycles and nesting deeper than :data:`MAX_DEPTH` are cut with a marker string.
 - Anything else becomes its ``repr``; a ``repr`` that raises becomes ``"<unrepresentable T>"``.
+  A value whose conversion fails (a closed ``shelve`` whose ``items()`` raises, say) becomes
+  its ``repr`` in the same way, alone: the other entries of its container are kept.
 - With ``max_bytes``, the encoded size is capped: base64 blobs and data URLs are shortened first,
   then the longest strings and dict keys, each keeping a prefix and a visible
   ``"…[truncated N chars]"`` marker; then long containers are cut too. A dict stays a dict and a
@@ -46,7 +52,7 @@ from decimal import Decimal
 from pathlib import PurePath
 from typing import Any
 
-__all__ = ["MAX_DEPTH", "to_jsonable"]
+__all__ = ["MAX_DEPTH", "to_jsonable", "utf8_safe"]
 
 logger = logging.getLogger("voker")
 
@@ -78,6 +84,27 @@ def _is_sentinel(obj: Any) -> bool:
     return type(obj).__name__ in _SENTINEL_NAMES
 
 
+def utf8_safe(text: str) -> str:
+    r"""``text`` with every unpaired UTF-16 surrogate replaced by U+FFFD, so that it encodes as
+    UTF-8 (a surrogate pair spelled as two code points becomes the character it encodes).
+
+    Cheap for the usual string: an ASCII one is returned after an O(1) check, and only a string
+    that fails to encode is rebuilt.
+
+    >>> utf8_safe("report-\udcff.pdf") == "report-\ufffd.pdf"
+    True
+    """
+    if text.isascii():
+        return text
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        # UTF-16 can carry surrogates (with surrogatepass); decoding it back pairs what pairs
+        # and replaces the rest.
+        return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
+    return text
+
+
 def _safe_repr(obj: Any) -> str:
     try:
         text = repr(obj)
@@ -87,7 +114,47 @@ def _safe_repr(obj: Any) -> str:
         return f"<unrepresentable {type(obj).__name__}>"
     if len(text) > _REPR_LIMIT:
         text = text[:_REPR_LIMIT] + f"…[truncated {len(text) - _REPR_LIMIT} chars]"
-    return text
+    return utf8_safe(text)
+
+
+def _fallback(obj: Any) -> str:
+    """What a value becomes when converting it raised: its ``repr``, as for unknown objects."""
+    logger.debug("voker: could not convert %s to JSON", type(obj).__name__, exc_info=True)
+    return _safe_repr(obj)
+
+
+# Ints longer than this many digits are sent as a string: it is Python's default limit for
+# int -> str, which json.dumps obeys, and so does json.loads on a server written in Python.
+_MAX_INT_DIGITS = 4300
+# Ints this short always print: every int -> str limit Python allows is at least 640 digits.
+_PRINTABLE_INT_BITS = 2000
+_SHORT_INT = 1 << _PRINTABLE_INT_BITS
+
+
+def _int(value: int) -> int | str:
+    """``value``, or when it is too long to put in JSON (more than :data:`_MAX_INT_DIGITS`
+    digits, or more than this interpreter lets ``str()`` write), a string giving its magnitude
+    and length: ``"3.31628e+5735…[integer of 5736 digits]"``.
+
+    The digits come from ``math.log10``, which is O(1): the exact decimal conversion of a huge
+    int is quadratic (the very cost Python's limit is there to avoid).
+    """
+    if value.bit_length() <= _PRINTABLE_INT_BITS:
+        return value
+    log = math.log10(abs(value))
+    exponent = math.floor(log)
+    if exponent < _MAX_INT_DIGITS:
+        try:
+            str(value)  # what json.dumps will do: it fails past a lowered local limit
+        except ValueError:
+            pass
+        else:
+            return value
+    mantissa = f"{10 ** (log - exponent):.5f}"
+    if mantissa.startswith("10"):  # rounded up to the next power of ten
+        mantissa, exponent = "1.00000", exponent + 1
+    sign = "-" if value < 0 else ""
+    return f"{sign}{mantissa}e+{exponent}…[integer of {exponent + 1} digits]"
 
 
 def _float(value: float) -> float | str:
@@ -102,18 +169,18 @@ def _float(value: float) -> float | str:
 def _key(key: Any) -> str:
     """A dict key as JSON has it: ``json.dumps`` spells None/bool/number keys this way too."""
     if isinstance(key, str):
-        return str(key)
+        return utf8_safe(str(key))
     if isinstance(key, enum.Enum):
         return _key(key.value)
     if key is None or isinstance(key, bool):
         return json.dumps(key)
     if isinstance(key, int):
-        return str(int(key))
+        return str(_int(int(key)))
     if isinstance(key, float):
         converted = _float(key)
         return converted if isinstance(converted, str) else repr(converted)
     if isinstance(key, (uuid.UUID, Decimal, PurePath, _dt.date, _dt.time)):
-        return str(key)
+        return utf8_safe(str(key))
     return _safe_repr(key)
 
 
@@ -149,18 +216,28 @@ def _model_dump(obj: Any) -> Any:
 
 
 class _Converter:
-    """One conversion: tracks the containers on the current path to cut cycles."""
+    """One conversion: tracks the containers on the current path to cut cycles.
 
-    __slots__ = ("_active",)
+    ``check_text=False`` leaves string values unchecked for lone surrogates: the caller finds
+    them when it encodes the result anyway (:func:`_fit` does) and cleans up only then.
+    """
 
-    def __init__(self) -> None:
+    __slots__ = ("_active", "_check_text")
+
+    def __init__(self, *, check_text: bool) -> None:
         self._active: set[int] = set()
+        self._check_text = check_text
 
     def convert(self, obj: Any, depth: int) -> Any:
         # Exact-type checks first: the overwhelmingly common JSON case stays cheap.
         cls = type(obj)
-        if cls is str or cls is bool or cls is int or obj is None:
+        if cls is str:
+            # isascii() is O(1): only other text pays for the check for lone surrogates.
+            return utf8_safe(obj) if self._check_text and not obj.isascii() else obj
+        if cls is bool or obj is None:
             return obj
+        if cls is int:
+            return obj if -_SHORT_INT < obj < _SHORT_INT else _int(obj)
         if cls is float:
             return _float(obj)
         if cls is dict or cls is list:
@@ -168,11 +245,11 @@ class _Converter:
         if isinstance(obj, enum.Enum):
             return self.convert(obj.value, depth)
         if isinstance(obj, str):
-            return str(obj)
+            return utf8_safe(str(obj))
         if isinstance(obj, bool):
             return bool(obj)
         if isinstance(obj, int):
-            return int(obj)
+            return _int(int(obj))
         if isinstance(obj, float):
             return _float(float(obj))
         if _is_sentinel(obj):
@@ -184,7 +261,7 @@ class _Converter:
         if isinstance(obj, (bytes, bytearray, memoryview)):
             return base64.b64encode(bytes(obj)).decode("ascii")
         if isinstance(obj, (uuid.UUID, Decimal, PurePath)):
-            return str(obj)
+            return utf8_safe(str(obj))  # a path may hold an undecodable byte
         if isinstance(obj, tuple) and hasattr(cls, "_fields") and hasattr(cls, "_asdict"):
             return self._nested(obj, depth, obj._asdict)  # type: ignore[attr-defined]  # namedtuple: a dict reads best
         if isinstance(obj, (Mapping, list, tuple, set, frozenset, deque)):
@@ -232,10 +309,15 @@ class _Converter:
             return DEPTH_MARKER
         self._active.add(ident)
         try:
+            # Each entry is converted on its own: one that fails becomes its repr, and the rest
+            # of the container (an event's other properties) is kept.
             if isinstance(obj, Mapping):
                 out: dict[str, Any] = {}
                 for key, value in list(obj.items()):
-                    converted = self.convert(value, depth + 1)
+                    try:
+                        converted = self.convert(value, depth + 1)
+                    except Exception:
+                        converted = _fallback(value)
                     if converted is not _SKIP:
                         out[_key(key)] = converted
                 return out
@@ -247,7 +329,10 @@ class _Converter:
                     pass  # unorderable members: keep iteration order
             result = []
             for item in items:
-                converted = self.convert(item, depth + 1)
+                try:
+                    converted = self.convert(item, depth + 1)
+                except Exception:
+                    converted = _fallback(item)
                 result.append(None if converted is _SKIP else converted)
             return result
         finally:
@@ -261,14 +346,14 @@ def to_jsonable(obj: Any, *, max_bytes: int | None = None) -> Any:
     (blobs first) and, if that is not enough, containers, always with a visible marker.
     """
     try:
-        value = _Converter().convert(obj, 0)
+        # With a size cap, _fit encodes the result anyway: lone surrogates are found there.
+        value = _Converter(check_text=max_bytes is None).convert(obj, 0)
         if value is _SKIP:
             value = None
     except RecursionError:
         value = DEPTH_MARKER
     except Exception:
-        logger.debug("voker: could not convert %s to JSON", type(obj).__name__, exc_info=True)
-        value = _safe_repr(obj)
+        value = _fallback(obj)
     if isinstance(obj, Mapping) and not isinstance(value, dict):
         # Event properties must stay a JSON object, even when converting them failed.
         value = {"…": value}
@@ -295,9 +380,27 @@ _KEEP_BLOB = 32  # chars of a blob kept before its marker (enough to recognise i
 
 
 def _encoded_size(value: Any) -> int:
-    return len(
-        json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8", "replace")
-    )
+    return _measure(value)[0]
+
+
+def _measure(value: Any) -> tuple[int, int]:
+    """The UTF-8 size in bytes of the JSON of ``value``, and its length in characters.
+
+    Raises ``UnicodeEncodeError`` for a lone surrogate (see :func:`_without_surrogates`).
+    """
+    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    return len(text.encode("utf-8")), len(text)
+
+
+def _without_surrogates(value: Any) -> Any:
+    """A converted value with :func:`utf8_safe` applied to every string and dict key in it."""
+    if isinstance(value, str):
+        return utf8_safe(value)
+    if isinstance(value, dict):
+        return {utf8_safe(key): _without_surrogates(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_without_surrogates(item) for item in value]
+    return value
 
 
 def _marker(removed: int) -> str:
@@ -414,7 +517,12 @@ def _last_resort(value: dict[str, Any] | list[Any], text: str, max_bytes: int) -
 
 
 def _fit(value: Any, max_bytes: int) -> Any:
-    size = _encoded_size(value)
+    """``value`` cut to ``max_bytes`` (see :func:`to_jsonable`), its lone surrogates replaced."""
+    try:
+        size = _encoded_size(value)
+    except UnicodeEncodeError:
+        value = _without_surrogates(value)
+        size = _encoded_size(value)
     if size <= max_bytes:
         return value
     if isinstance(value, str):
@@ -433,7 +541,7 @@ def _fit(value: Any, max_bytes: int) -> Any:
             prefix = _DATA_URL.match(text)
             keep = prefix.end() + _KEEP_BLOB if prefix else _KEEP_BLOB
             container[key] = _truncate(text, keep)
-    size = _encoded_size(value)
+    size, chars = _measure(value)
 
     # 2. Cap the longest strings - values and dict keys alike (a retrieved passage may well be
     #    a key of a score map) - at a common length, lowered until the value fits. When even
@@ -445,7 +553,10 @@ def _fit(value: Any, max_bytes: int) -> Any:
         lengths = [len(c[k]) for c, k in slots]
         lengths.extend(len(key) for container in dicts for key in container)
         lengths.sort(reverse=True)
-        limit = _water_level(lengths, size - max_bytes)
+        # Strings are cut in characters but the cap is in bytes: text in most languages takes
+        # two to four bytes a character, so the excess is converted at the value's average (a
+        # mix of scripts that misses is corrected by the next round).
+        limit = _water_level(lengths, math.ceil((size - max_bytes) * chars / size))
         if limit is not None:
             for container, key in slots:
                 text = container[key]
@@ -465,7 +576,7 @@ def _fit(value: Any, max_bytes: int) -> Any:
             slots = []
             _string_slots(value, slots)
             dicts = _dicts(value)
-        size = _encoded_size(value)
+        size, chars = _measure(value)
     if size <= max_bytes:
         return value
     # Never turn the container into a string: the API rejects non-object properties.

@@ -6,8 +6,8 @@ event) asks for the person; then it loads the user — ``request.user``, as the 
 the async path a value already loaded or assigned is used as it is, and Django's own lazy user
 is loaded with ``await request.auser()``, never with a query on the event loop) — and, for an authenticated user, returns the person id and
 tells Voker about the person through :func:`voker_core.people_sync.people_sync_for`
-(``people.create`` once per person per process, ``people.update`` when the properties change,
-bounded memory). Anonymous visitors have no person.
+(``people.create`` then ``people.update`` the first time a process sees a person,
+``people.update`` when the properties change, bounded memory). Anonymous visitors have no person.
 
 Ids and properties come from ``settings.VOKER["PERSON_ID"]`` / ``["PERSON_PROPERTIES"]``
 (callables taking the user), by default :func:`default_person_id` and

@@ -20,8 +20,8 @@ It is resolved lazily: only when a wrapped LLM call or ``events.create`` in the 
 at most once per request, so a request that records nothing never loads the user (a streamed
 response of a view declaring :func:`~voker_flask.agents.streams_llm` resolves it before its
 body runs, while the request is still there). The first time
-a process sees a person it sends ``people.create``; later it sends ``people.update`` only when the
-properties change (:mod:`voker_core.people_sync`).
+a process sees a person it sends ``people.create`` then ``people.update`` (the person may exist
+with older properties); later ``people.update`` only when the properties change (:mod:`voker_core.people_sync`).
 """
 
 from __future__ import annotations

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 import platform
 import uuid
 from datetime import date, datetime, timezone
@@ -231,3 +232,30 @@ def test_bad_arguments_raise_at_once_naming_the_argument(api: ApiClient) -> None
         api.people.get(person_id="")
     with pytest.raises(TypeError, match="nonsense"):
         ApiClient(api_key="k", nonsense=1)  # type: ignore[call-arg]
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_client_used_before_a_fork_answers_each_process_its_own_requests(
+    api: ApiClient,
+) -> None:
+    """gunicorn --preload, multiprocessing and Celery prefork fork a process whose ApiClient
+    already holds a keep-alive connection. Each child opens its own (before, they shared the
+    parent's socket and read one another's answers: agents.get("fork-a") named "fork-b")."""
+    names = ["fork-a", "fork-b", "fork-c", "fork-d"]
+    for name in names:
+        api.agents.create(agent_name=name)  # the parent now holds a pooled connection
+    children = []
+    for name in names:
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - the child reports through its exit status
+            wrong = 0
+            try:
+                for _ in range(100):
+                    wrong += api.agents.get(agent_name=name).agent_name != name
+            except BaseException:
+                os._exit(2)
+            os._exit(1 if wrong else 0)
+        children.append(pid)
+    statuses = [os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) for pid in children]
+    assert statuses == [0, 0, 0, 0]
+    assert api.agents.get(agent_name="fork-a").agent_name == "fork-a"  # the parent's still works

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import re
+import sqlite3
 from collections.abc import Callable
+from contextlib import closing
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -92,6 +94,26 @@ def test_agents_get_numbers_in_creation_order(http: requests.Session, url: Url) 
     numbers = [http.put(url("agents"), json={"agent_name": n}).json() for n in ("a", "b", "c")]
     assert [a["agent_number"] for a in numbers] == sorted({a["agent_number"] for a in numbers})
     assert numbers[0]["description"] is None
+
+
+def test_repeated_creates_and_events_burn_no_numbers(
+    http: requests.Session, url: Url, voker_server: Any, fingerprint_id: str
+) -> None:
+    # Plug-ins re-create their agents at every process start and every event names its agent
+    # and person again: none of that may use up an agent number (nor a people row id).
+    first = http.put(url("agents"), json={"agent_name": "first"}).json()["agent_number"]
+    http.put(url("people"), json={"person_id": "p1"})
+    for _ in range(3):
+        http.put(url("agents"), json={"agent_name": "first"})
+        http.put(url("people"), json={"person_id": "p1"})
+        body = event_body(fingerprint_id, agent="first", person="p1")
+        assert http.post(url("events"), json=body).status_code == 200
+    second = http.put(url("agents"), json={"agent_name": "second"}).json()["agent_number"]
+    assert second == first + 1
+    assert [a["agent_number"] for a in voker_server.agents()] == [first, first + 1]
+    with closing(sqlite3.connect(voker_server.db_path)) as conn:
+        sequences = dict(conn.execute("SELECT name, seq FROM sqlite_sequence"))
+    assert (sequences["agents"], sequences["people"]) == (2, 1)
 
 
 def test_unknown_agent_is_404(http: requests.Session, url: Url) -> None:

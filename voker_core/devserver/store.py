@@ -546,19 +546,33 @@ class Store:
 # -- helpers running inside a transaction -------------------------------------------------------
 
 
+# The _ensure_* helpers look the record up and insert it only when it is missing, never with
+# INSERT OR IGNORE: an ignored insert still takes the next AUTOINCREMENT value, so every event
+# naming an existing agent (and every repeated agents.create, sent at each process start) would
+# leave a gap in the agent numbers the API returns. Inside the caller's BEGIN IMMEDIATE
+# transaction nothing can insert the record between the lookup and the insert.
+
+
 def _ensure_agent(conn: sqlite3.Connection, name: str, description: str | None) -> sqlite3.Row:
+    row = _find_agent(conn, name)
+    if row is not None:
+        return row
     conn.execute(
-        "INSERT OR IGNORE INTO agents (agent_name, description, created_at) VALUES (?, ?, ?)",
+        "INSERT INTO agents (agent_name, description, created_at) VALUES (?, ?, ?)",
         (name, description, utc_now()),
     )
-    row: sqlite3.Row = conn.execute("SELECT * FROM agents WHERE agent_name = ?", (name,)).fetchone()
+    return _require_agent(conn, name)
+
+
+def _find_agent(conn: sqlite3.Connection, name: str) -> sqlite3.Row | None:
+    row: sqlite3.Row | None = conn.execute(
+        "SELECT * FROM agents WHERE agent_name = ?", (name,)
+    ).fetchone()
     return row
 
 
 def _require_agent(conn: sqlite3.Connection, name: str) -> sqlite3.Row:
-    row: sqlite3.Row | None = conn.execute(
-        "SELECT * FROM agents WHERE agent_name = ?", (name,)
-    ).fetchone()
+    row = _find_agent(conn, name)
     if row is None:
         raise RecordNotFound("agent-not-found", f"agent {name!r} does not exist")
     return row
@@ -588,19 +602,26 @@ def _ensure_version(
 def _ensure_person(
     conn: sqlite3.Connection, person_id: str, properties: Mapping[str, Any]
 ) -> sqlite3.Row:
+    row = _find_person(conn, person_id)
+    if row is not None:
+        return row
     now = utc_now()
     conn.execute(
-        "INSERT OR IGNORE INTO people (person_id, properties, created_at, updated_at)"
-        " VALUES (?, ?, ?, ?)",
+        "INSERT INTO people (person_id, properties, created_at, updated_at) VALUES (?, ?, ?, ?)",
         (person_id, _dumps(dict(properties)), now, now),
     )
     return _require_person(conn, person_id)
 
 
-def _require_person(conn: sqlite3.Connection, person_id: str) -> sqlite3.Row:
+def _find_person(conn: sqlite3.Connection, person_id: str) -> sqlite3.Row | None:
     row: sqlite3.Row | None = conn.execute(
         "SELECT * FROM people WHERE person_id = ?", (person_id,)
     ).fetchone()
+    return row
+
+
+def _require_person(conn: sqlite3.Connection, person_id: str) -> sqlite3.Row:
+    row = _find_person(conn, person_id)
     if row is None:
         raise RecordNotFound("person-not-found", f"person {person_id!r} does not exist")
     return row
