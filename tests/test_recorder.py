@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import threading
 import time
+import types
 from collections.abc import Iterator
 from typing import Any
 
-from voker_core.ai._recorder import LLMCall, Outcome, Usage
+import pytest
+
+from voker_core.ai._recorder import LLMCall, Outcome, Usage, stainless_request_code
 from voker_core.ai._streams import StreamRecorder
 
 VOKER = {"voker_agent": "recorder-agent", "voker_session": "recorder-session"}
@@ -142,3 +145,65 @@ def test_a_failing_first_token_check_keeps_the_streams_output(
     assert props["output"] == {"text": "ab"} and props["finish_reason"] == "stop"
     assert props["time_to_first_token_ms"] is None
     assert "cannot read this item" in caplog.text
+
+
+# -- calls the SDK refuses before any request ----------------------------------------------------
+
+
+def _request(body: dict[str, Any]) -> str:
+    """Stands for a provider SDK's request method: the network fails."""
+    raise ConnectionError(f"could not send {body}")
+
+
+async def _arequest(body: dict[str, Any]) -> str:
+    raise ConnectionError(f"could not send {body}")
+
+
+REQUEST_CODE = frozenset({_request.__code__, _arequest.__code__})
+
+
+def _create(*, model: str, checked: bool) -> str:
+    """Stands for an SDK method: checks an argument itself, then makes the request."""
+    if not checked:
+        raise ValueError("the SDK refuses this argument")
+    return _request({"model": model})
+
+
+async def _acreate(*, model: str, checked: bool) -> str:
+    if not checked:
+        raise ValueError("the SDK refuses this argument")
+    return await _arequest({"model": model})
+
+
+def test_a_call_failing_before_the_sdks_request_records_nothing(
+    voker_client: Any, voker_server: Any
+) -> None:
+    for checked in (False, True):
+        with pytest.raises((ValueError, ConnectionError)):
+            _begin(voker_client).invoke(_create, {"model": "m-1", "checked": checked}, REQUEST_CODE)
+    # Without the SDK's request code the check is off: every failure is recorded.
+    with pytest.raises(ValueError):
+        _begin(voker_client).invoke(_create, {"model": "m-1", "checked": False})
+    errors = [e["properties"]["error"]["type"] for e in _stored(voker_client, voker_server)]
+    assert errors == ["ConnectionError", "ValueError"]
+
+
+async def test_an_async_call_failing_before_the_sdks_request_records_nothing(
+    voker_client: Any, voker_server: Any
+) -> None:
+    for checked in (False, True):
+        with pytest.raises((ValueError, ConnectionError)):
+            await _begin(voker_client).ainvoke(
+                _acreate, {"model": "m-1", "checked": checked}, REQUEST_CODE
+            )
+    (event,) = _stored(voker_client, voker_server)
+    assert event["properties"]["error"]["type"] == "ConnectionError"
+
+
+def test_stainless_sdks_request_code() -> None:
+    base = pytest.importorskip("openai._base_client")
+    assert stainless_request_code(base) == {
+        base.SyncAPIClient.request.__code__,
+        base.AsyncAPIClient.request.__code__,
+    }
+    assert stainless_request_code(types.ModuleType("not_an_sdk")) == frozenset()

@@ -132,3 +132,15 @@ def check_usage(props: dict[str, Any], reply: Any) -> None:
 def chat_text(chunks: Iterator[Any] | list[Any]) -> str:
     """The text a list of chat chunks spells."""
     return "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+
+
+def chunk_fields(chunks: list[Any]) -> list[dict[str, Any]]:
+    """What the caller can read off each chunk, as the SDK's ``to_dict()`` shows it (only the
+    fields the server sent), without the ids that differ between two requests."""
+    out = []
+    for chunk in chunks:
+        fields = chunk.to_dict()
+        fields.pop("id", None)
+        fields.pop("created", None)
+        out.append(fields)
+    return out

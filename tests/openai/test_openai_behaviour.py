@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import copy
 import json
+from collections.abc import Callable
 from typing import Any
 
 import httpx
 import openai
 import pytest
+from pydantic import BaseModel, ValidationError
 
 import voker_core
 from tests.openai.helpers import (
@@ -316,6 +318,70 @@ async def test_arguments_the_sdk_refuses_record_nothing(
     error = one_event(voker_client, voker_server)["properties"]["error"]
     assert error["type"] == type(raised.value).__name__
     assert error["message"] == str(raised.value)
+
+
+class City(BaseModel):
+    city: str
+
+
+LOOSE_TOOL: Any = {"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}
+
+
+def _refused_by_the_sdk(client: Any, **voker: Any) -> dict[str, Callable[[], Any]]:
+    """Calls whose arguments the SDK itself refuses before any request (its own checks, not
+    a signature's), sync or async alike."""
+    return {
+        "create(response_format=<a pydantic class>)": lambda: client.chat.completions.create(
+            **CHAT_ARGS, **voker, response_format=City
+        ),
+        "parse(tools=[a non-strict function])": lambda: client.chat.completions.parse(
+            **CHAT_ARGS, **voker, tools=[LOOSE_TOOL]
+        ),
+    }
+
+
+async def test_arguments_the_sdk_checks_itself_record_nothing(
+    fake_llm: Any, voker_client: Any, voker_server: Any
+) -> None:
+    with plain(fake_llm) as client:
+        expected = {}
+        for name, call in _refused_by_the_sdk(client).items():
+            with pytest.raises((TypeError, ValueError)) as raised:
+                call()
+            expected[name] = (type(raised.value), str(raised.value))
+    with wrapped(fake_llm, voker_client) as client:
+        for name, call in _refused_by_the_sdk(client, **VOKER).items():
+            with pytest.raises((TypeError, ValueError)) as raised:
+                call()
+            assert (type(raised.value), str(raised.value)) == expected[name]
+    async with awrapped(fake_llm, voker_client) as aclient:
+        for name, call in _refused_by_the_sdk(aclient, **VOKER).items():
+            with pytest.raises((TypeError, ValueError)) as raised:
+                await call()
+            assert (type(raised.value), str(raised.value)) == expected[name]
+    assert fake_llm.requests == []
+    assert llm_events(voker_client, voker_server) == []
+
+
+async def test_a_response_parse_cannot_validate_is_recorded(
+    fake_llm: Any, voker_client: Any, voker_server: Any
+) -> None:
+    """pydantic's ValidationError is a ValueError too, but it comes after the model answered:
+    a call was made, and is recorded with that error."""
+    fake_llm.queue_reply(structured={"town": "Paris"}, times=2)
+    with wrapped(fake_llm, voker_client) as client:
+        with pytest.raises(ValidationError) as raised:
+            client.chat.completions.parse(**CHAT_ARGS, **VOKER, response_format=City)
+    async with awrapped(fake_llm, voker_client) as aclient:
+        with pytest.raises(ValidationError):
+            await aclient.chat.completions.parse(**CHAT_ARGS, **VOKER, response_format=City)
+    assert len(fake_llm.requests) == 2
+    events = llm_events(voker_client, voker_server)
+    assert len(events) == 2
+    for event in events:
+        error = event["properties"]["error"]
+        assert error["type"] == "ValidationError"
+        assert error["message"] == str(raised.value)
 
 
 # -- client copies, raw responses, untouched attributes -------------------------------------------

@@ -1,9 +1,11 @@
 """What lands for calls whose response is out of the ordinary: Azure's prompt-filter first
 chunk, ``parse`` helpers that raise after the model answered, ``with_streaming_response``
-bodies read long before the caller closes, and ``n`` > 1 choices."""
+bodies read long before the caller closes, ``n`` > 1 choices, spoken (audio) replies, and
+background responses."""
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import time
@@ -20,8 +22,11 @@ from tests.openai.helpers import (
     awrapped,
     azure_options,
     check_usage,
+    dump,
     llm_events,
+    normalise,
     one_event,
+    plain,
     wrapped,
 )
 from voker_core.ai import provider_openai
@@ -276,3 +281,76 @@ async def test_async_failed_response_stream_records_the_providers_error(
     props = one_event(voker_client, voker_server)["properties"]
     assert props["error"]["type"] == "server_error"
     assert props["finish_reason"] == "error"
+
+
+# -- audio output ---------------------------------------------------------------------------------
+
+AUDIO_ARGS: dict[str, Any] = {
+    **CHAT_ARGS,
+    "model": "gpt-4o-audio-preview",
+    "modalities": ["text", "audio"],
+    "audio": {"voice": "alloy", "format": "pcm16"},
+}
+
+
+def _audio_pieces(chunks: Any) -> list[dict[str, Any]]:
+    """The ``delta.audio`` pieces of a chat stream, as sent (SDKs before ``ChoiceDelta.audio``
+    keep them as an extra field)."""
+    deltas = (chunk.choices[0].delta.to_dict() for chunk in chunks if chunk.choices)
+    return [delta["audio"] for delta in deltas if delta.get("audio")]
+
+
+def test_a_streamed_spoken_reply_is_recorded_as_a_whole_ones_audio(
+    fake_llm: Any, voker_client: Any, voker_server: Any
+) -> None:
+    """A spoken reply streams as ``delta.audio`` (transcript, then base64 pieces each encoded
+    on its own), never as ``content``: the event's message has the joined ``audio``, as a
+    completion that was not streamed has it, and the first token is the first piece."""
+    with plain(fake_llm) as client:
+        whole = client.chat.completions.create(**AUDIO_ARGS).choices[0].message
+        heard = "".join(
+            piece.get("transcript", "")
+            for piece in _audio_pieces(client.chat.completions.create(**AUDIO_ARGS, stream=True))
+        )
+    assert whole.audio is not None and heard == whole.audio.transcript
+    with wrapped(fake_llm, voker_client) as client:
+        pieces = _audio_pieces(client.chat.completions.create(**AUDIO_ARGS, **VOKER, stream=True))
+    props = one_event(voker_client, voker_server)["properties"]
+    message = props["output"]["choices"][0]["message"]
+    assert message["content"] is None
+    audio = message["audio"]
+    assert audio["transcript"] == whole.audio.transcript
+    assert base64.b64decode(audio["data"]) == base64.b64decode(whole.audio.data)
+    assert audio["data"] == whole.audio.data  # one valid base64, not the pieces' text joined
+    assert audio["id"] == pieces[0]["id"]  # sent with the first piece
+    assert audio["expires_at"] == pieces[-1]["expires_at"]  # sent alone, last
+    assert props["time_to_first_token_ms"] is not None
+    assert props["finish_reason"] == "stop"
+    check_usage(props, fake_llm.requests[-1].reply)
+
+
+# -- background responses ---------------------------------------------------------------------------
+
+
+def test_a_background_response_is_recorded_as_queued(
+    fake_llm: Any, voker_client: Any, voker_server: Any
+) -> None:
+    """``background=True`` returns at once with a ``queued`` response; the finished one is
+    fetched later with ``retrieve()``, which is not a model call and is not recorded. So the
+    one event is the queued response's: no output, no usage (docs/providers.md)."""
+    with plain(fake_llm) as client:
+        expected = client.responses.create(**RESPONSES_ARGS, background=True)
+    with wrapped(fake_llm, voker_client) as client:
+        queued = client.responses.create(**RESPONSES_ARGS, **VOKER, background=True)
+        finished = client.responses.retrieve(queued.id)
+    assert normalise(dump(queued)) == normalise(dump(expected))
+    assert queued.status == "queued" and finished.status == "completed"
+    assert finished.usage is not None and finished.output_text
+    props = one_event(voker_client, voker_server)["properties"]
+    assert props["output"]["id"] == queued.id
+    assert props["output"]["status"] == "queued"
+    assert props["output"]["output"] == []
+    assert props["usage"] is None
+    assert props["finish_reason"] is None
+    assert props["error"] is None
+    assert props["inputs"]["background"] is True

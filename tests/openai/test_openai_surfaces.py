@@ -23,6 +23,7 @@ from tests.openai.helpers import (
     awrapped,
     check_associations,
     check_usage,
+    chunk_fields,
     dump,
     normalise,
     one_event,
@@ -330,27 +331,15 @@ def test_the_usage_chunk_requested_for_the_caller_is_hidden(
     assert props["usage"]["input_tokens"] == fake_llm.requests[-1].reply.input_tokens
 
 
-def _chunk_fields(chunks: list[Any]) -> list[dict[str, Any]]:
-    """What the caller can read off each chunk, as the SDK's ``to_dict()`` shows it (only the
-    fields the server sent), without the ids that differ between two requests."""
-    out = []
-    for chunk in chunks:
-        fields = chunk.to_dict()
-        fields.pop("id", None)
-        fields.pop("created", None)
-        out.append(fields)
-    return out
-
-
 def test_streamed_chunks_are_the_ones_the_caller_asked_for(
     fake_llm: Any, voker_client: Any, voker_server: Any
 ) -> None:
     """The usage we ask for on the caller's behalf leaves no trace in their chunks: no
     usage-only chunk and no ``usage: null`` field (taken out before the SDK parses them)."""
     with plain(fake_llm) as client:
-        expected = _chunk_fields(list(client.chat.completions.create(**CHAT_ARGS, stream=True)))
+        expected = chunk_fields(list(client.chat.completions.create(**CHAT_ARGS, stream=True)))
     with wrapped(fake_llm, voker_client) as client:
-        observed = _chunk_fields(
+        observed = chunk_fields(
             list(client.chat.completions.create(**CHAT_ARGS, **VOKER, stream=True))
         )
     assert observed == expected
@@ -365,10 +354,10 @@ async def test_async_streamed_chunks_are_the_ones_the_caller_asked_for(
 ) -> None:
     async with aplain(fake_llm) as client:
         stream = await client.chat.completions.create(**CHAT_ARGS, stream=True)
-        expected = _chunk_fields([chunk async for chunk in stream])
+        expected = chunk_fields([chunk async for chunk in stream])
     async with awrapped(fake_llm, voker_client) as client:
         stream = await client.chat.completions.create(**CHAT_ARGS, **VOKER, stream=True)
-        observed = _chunk_fields([chunk async for chunk in stream])
+        observed = chunk_fields([chunk async for chunk in stream])
     assert observed == expected
     check_usage(one_event(voker_client, voker_server)["properties"], fake_llm.requests[-1].reply)
 

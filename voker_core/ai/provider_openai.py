@@ -33,7 +33,9 @@ Each call takes ``voker_agent``, ``voker_session``, ``voker_agent_version``, ``v
 ``voker_properties`` (removed before OpenAI is called). Without an agent or a session, from the
 arguments or the current ``voker_core.context``, the call raises ``TypeError`` before any request.
 Events go to ``voker_client=`` if given, else the context's client, else ``voker_core``'s default
-client. ``provider`` is ``"openai"`` (``"azure-openai"`` for the Azure clients).
+client. ``provider`` is ``"openai"``: ``"azure-openai"`` for the Azure clients, and
+``"<name>-openai"`` for a client built with openai 3.x's ``provider=`` option (``"bedrock-openai"``
+for ``openai.providers.bedrock(...)``, ``"vertex-openai"`` for ``openai.providers.vertex(...)``).
 
 What the caller observes does not change:
 
@@ -41,7 +43,10 @@ What the caller observes does not change:
   with ``get_final_completion()`` / ``get_final_response()`` / text deltas);
 - the caller's arguments are never modified; for streamed chat completions the wrapper asks for
   ``stream_options.include_usage`` when the caller did not say, and hides the extra usage-only
-  chunk from them;
+  chunk from them - except where the server refuses the parameter: not at all on Azure API
+  versions before 2024-09-01-preview, and a server answering 400 about ``stream_options`` is
+  asked once more without it (the caller gets that answer) and not asked again by the client
+  or its ``copy()``/``with_options()`` children;
 - a provider exception is recorded (``error``) and re-raised as the same object; recording
   problems are logged on the ``voker`` logger and never raised.
 
@@ -72,6 +77,7 @@ Limits, precisely:
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Any, cast
 
 try:
@@ -82,6 +88,7 @@ except ImportError as exc:  # pragma: no cover - depends on the installed extras
         "pip install 'voker-integrations[openai]'"
     ) from exc
 
+from voker_core.ai._openai._calls import StreamUsage
 from voker_core.ai._openai._chat import AsyncBeta, AsyncChat, Beta, Chat
 from voker_core.ai._openai._responses import AsyncResponses, Responses
 from voker_core.context import check_client
@@ -104,24 +111,73 @@ else:
 __all__ = ["AsyncAzureOpenAI", "AsyncOpenAI", "AzureOpenAI", "OpenAI"]
 
 
+# Azure's API versions are dated ("2024-06-01", "2024-08-01-preview"); the undated ones
+# ("preview", "latest", "v1") are the newest.
+_AZURE_VERSION_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+# The first Azure API version that accepts stream_options (older ones answer 400).
+_AZURE_STREAM_OPTIONS_SINCE = "2024-09-01"
+
+
+def _azure_accepts_stream_options(api_version: str | None) -> bool:
+    """Whether an Azure OpenAI API version accepts ``stream_options`` (2024-09-01-preview and
+    later, and the undated versions)."""
+    dated = _AZURE_VERSION_DATE.match(api_version or "")
+    return dated is None or dated.group() >= _AZURE_STREAM_OPTIONS_SINCE
+
+
 class _Recording:
-    """What the four clients share: the Voker client and keeping it across ``copy()``."""
+    """What the four clients share: the Voker client, the provider label, whether to ask the
+    server for stream usage, and keeping them across ``copy()``."""
 
     _voker_client: VokerClient | None
     _voker_provider = "openai"
+    _voker_stream_usage: StreamUsage
 
     def _voker_init(self, voker_client: VokerClient | None) -> None:
+        """Before the SDK's ``__init__``: a wrong ``voker_client`` fails first."""
         self._voker_client = check_client(voker_client, "voker_client")
+
+    def _voker_configured(self) -> None:
+        """Run after the SDK's ``__init__`` (which sets what this reads): the provider label
+        and whether to ask for stream usage, worked out once per client, not per call."""
+        # openai 3.x's provider=openai.providers.bedrock(...)/vertex(...): OpenAI's API on
+        # another cloud, billed there. Its runtime names it; older SDKs have no such option.
+        hosted = getattr(getattr(self, "_provider_runtime", None), "name", None)
+        if isinstance(hosted, str) and hosted:
+            self._voker_provider = f"{hosted}-openai"
+        self._voker_stream_usage = StreamUsage(ask=self._voker_server_takes_stream_options())
+
+    def _voker_server_takes_stream_options(self) -> bool:
+        """Whether the server is expected to accept ``stream_options`` (if it refuses after
+        all, the call is repeated without it and the client stops asking)."""
+        return True
+
+    def _voker_server(self) -> tuple[str, str | None]:
+        """Which server (and, on Azure, which API version) this client talks to."""
+        return str(cast(Any, self).base_url), getattr(self, "_api_version", None)
 
     if not TYPE_CHECKING:
         # Run time only, so that type checkers keep the SDK's exact ``copy`` signature.
         def copy(self, *args: Any, **kwargs: Any) -> Any:
             copied = super().copy(*args, **kwargs)
             copied._voker_client = self._voker_client
+            if copied._voker_server() == self._voker_server():
+                # The same server: what one learns of its stream_options holds for both (a
+                # with_options() per call must not meet a refusal per call).
+                copied._voker_stream_usage = self._voker_stream_usage
             return copied
 
         # The SDK binds ``with_options = copy`` in its own class body: re-bind to ours.
         with_options = copy
+
+
+class _AzureRecording(_Recording):
+    """What the two Azure clients add: their label, and their API version's stream_options."""
+
+    _voker_provider = "azure-openai"
+
+    def _voker_server_takes_stream_options(self) -> bool:
+        return _azure_accepts_stream_options(getattr(self, "_api_version", None))
 
 
 class OpenAI(_Recording, openai.OpenAI):
@@ -132,6 +188,7 @@ class OpenAI(_Recording, openai.OpenAI):
     ) -> None:
         self._voker_init(voker_client)
         super().__init__(**kwargs)
+        self._voker_configured()
 
     @cached_property
     def chat(self) -> Chat:
@@ -155,6 +212,7 @@ class AsyncOpenAI(_Recording, openai.AsyncOpenAI):
     ) -> None:
         self._voker_init(voker_client)
         super().__init__(**kwargs)
+        self._voker_configured()
 
     @cached_property
     def chat(self) -> AsyncChat:
@@ -170,16 +228,15 @@ class AsyncOpenAI(_Recording, openai.AsyncOpenAI):
         return AsyncResponses(self)
 
 
-class AzureOpenAI(_Recording, openai.AzureOpenAI):
+class AzureOpenAI(_AzureRecording, openai.AzureOpenAI):
     """``openai.AzureOpenAI`` recording LLM calls; the SDK's arguments plus ``voker_client=``."""
-
-    _voker_provider = "azure-openai"
 
     def __init__(
         self, *, voker_client: VokerClient | None = None, **kwargs: Unpack[AzureClientOptions]
     ) -> None:
         self._voker_init(voker_client)
         super().__init__(**cast(Any, kwargs))  # the SDK overloads on which are given
+        self._voker_configured()
 
     @cached_property
     def chat(self) -> Chat:
@@ -195,16 +252,15 @@ class AzureOpenAI(_Recording, openai.AzureOpenAI):
         return Responses(self)
 
 
-class AsyncAzureOpenAI(_Recording, openai.AsyncAzureOpenAI):
+class AsyncAzureOpenAI(_AzureRecording, openai.AsyncAzureOpenAI):
     """``openai.AsyncAzureOpenAI`` recording LLM calls; the SDK's arguments plus ``voker_client=``."""
-
-    _voker_provider = "azure-openai"
 
     def __init__(
         self, *, voker_client: VokerClient | None = None, **kwargs: Unpack[AsyncAzureClientOptions]
     ) -> None:
         self._voker_init(voker_client)
         super().__init__(**cast(Any, kwargs))  # the SDK overloads on which are given
+        self._voker_configured()
 
     @cached_property
     def chat(self) -> AsyncChat:

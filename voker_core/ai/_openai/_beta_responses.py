@@ -22,7 +22,7 @@ from openai.types.beta.response_create_params import (
 )
 from typing_extensions import Unpack
 
-from voker_core.ai._openai._calls import Api, begin, settle, settle_async
+from voker_core.ai._openai._calls import SDK_REQUEST, Api, begin, settle, settle_async
 from voker_core.ai._openai._translate import ResponsesStreamRecorder, responses_outcome
 from voker_core.ai._openai._typing import RequestOptions, VokerArgs
 
@@ -60,7 +60,9 @@ class BetaResponses(_beta_responses.Responses):
         Takes the SDK's arguments plus the ``voker_*`` keywords of ``responses.create``.
         """
         call, send, _ = begin(self, BETA_RESPONSES, kwargs)
-        result: BetaResponse | Stream[BetaResponseStreamEvent] = call.invoke(super().create, send)
+        result: BetaResponse | Stream[BetaResponseStreamEvent] = call.invoke(
+            super().create, send, SDK_REQUEST
+        )
         return settle(call, result, BETA_RESPONSES)
 
 
@@ -78,5 +80,5 @@ class AsyncBetaResponses(_beta_responses.AsyncResponses):
     async def create(self, **kwargs: Any) -> BetaResponse | AsyncStream[BetaResponseStreamEvent]:
         """``beta.responses.create``, recorded as one ``llm`` event (see the sync twin)."""
         call, send, _ = begin(self, BETA_RESPONSES, kwargs)
-        result = await call.ainvoke(super().create, send)
+        result = await call.ainvoke(super().create, send, SDK_REQUEST)
         return await settle_async(call, result, BETA_RESPONSES, False)

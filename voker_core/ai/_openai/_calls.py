@@ -2,9 +2,12 @@
 
 A wrapped method does::
 
-    call, send, hide = begin(self, CHAT, kwargs)        # TypeError here if no session/agent
-    result = call.invoke(super().create, send)          # async: await call.ainvoke(...)
-    return settle(call, result, CHAT, hide_usage_chunk=hide)
+    call, send, usage = begin(self, CHAT, kwargs)       # TypeError here if no session/agent
+    result = call.invoke(super().create, send, SDK_REQUEST)   # async: await call.ainvoke(...)
+    return settle(call, result, CHAT)
+
+(a streamed chat whose usage ``begin`` asked for goes through ``usage.fallback`` and tells
+``settle`` to hide the usage chunk: see :class:`UsageRequest`).
 
 ``settle`` records a returned response, or attaches a stream recorder to a returned stream, and
 always hands back the provider's object unchanged. It also understands the
@@ -40,15 +43,18 @@ from voker_core.ai._openai._translate import (
     chat_outcome,
     responses_outcome,
 )
-from voker_core.ai._recorder import LLMCall, Outcome
+from voker_core.ai._recorder import LLMCall, Outcome, stainless_request_code
 from voker_core.ai._streams import StreamRecorder, _recorder_of, observe_close, observe_stream
 
 __all__ = [
     "CHAT",
     "PENDING_HEADER",
     "RESPONSES",
+    "SDK_REQUEST",
     "Api",
     "PendingCall",
+    "StreamUsage",
+    "UsageRequest",
     "begin",
     "begin_pending",
     "keeping_completion",
@@ -68,6 +74,10 @@ PENDING_HEADER = "x-voker-pending-call"
 # Set by the SDK's with_raw_response / with_streaming_response wrappers.
 _RAW_HEADER = "X-Stainless-Raw-Response"
 _UNSET = (openai.NotGiven, openai.Omit)
+_ABSENT: Any = object()  # an argument the caller did not give
+# Every request the SDK makes goes through its client's request(): an exception that did not
+# was the SDK refusing the arguments before any request (see LLMCall._failed).
+SDK_REQUEST = stainless_request_code(openai._base_client)
 
 
 class Api(NamedTuple):
@@ -105,14 +115,15 @@ def begin(
     *,
     stream: bool | None = None,
     request_usage: bool = False,
-) -> tuple[LLMCall, dict[str, Any], bool]:
+) -> tuple[LLMCall, dict[str, Any], UsageRequest | None]:
     """Begin recording (or adopt the call a ``.stream()`` began).
 
     Returns the call, the keyword arguments to send to OpenAI (never the caller's dict), and
-    whether the wrapper asked for stream usage on the caller's behalf (the extra chunk is then
-    hidden). ``request_usage``: add ``stream_options.include_usage`` to a streaming call that
-    does not say (Chat Completions only report usage in streams when asked).
+    the stream usage the wrapper asked for on the caller's behalf, if it did (the extra chunk
+    is then hidden). ``request_usage``: add ``stream_options.include_usage`` to a streaming
+    call that does not say (Chat Completions only report usage in streams when asked).
     """
+    client = resource._client
     headers = kwargs.get("extra_headers")
     pending = headers.get(PENDING_HEADER) if headers else None
     if isinstance(pending, PendingCall):
@@ -121,7 +132,6 @@ def begin(
         send = dict(kwargs)
         send["extra_headers"] = {k: v for k, v in headers.items() if k != PENDING_HEADER}  # type: ignore[union-attr]
     else:
-        client = resource._client
         call = LLMCall.begin(
             api=api.name,
             provider=getattr(client, "_voker_provider", "openai"),
@@ -130,23 +140,126 @@ def begin(
             stream=stream,
         )
         send = call.provider_kwargs
-    hide = False
     # Not for raw responses: a caller reading the raw body would see the extra chunk.
     if request_usage and send.get("stream") is True and not (headers and _RAW_HEADER in headers):
-        options = send.get("stream_options")
-        extra_body = send.get("extra_body")
-        if (options is None or isinstance(options, _UNSET)) and (
-            extra_body is None
-            or (isinstance(extra_body, Mapping) and "stream_options" not in extra_body)
-        ):
-            # As extra_body: merged into the JSON as it is, where the typed parameter would
-            # cost the SDK's per-call type-driven transform of it.
-            send["extra_body"] = {**(extra_body or {}), "stream_options": {"include_usage": True}}
-            hide = True
-        elif isinstance(options, Mapping) and "include_usage" not in options:
-            send["stream_options"] = {**options, "include_usage": True}
-            hide = True
-    return call, send, hide
+        return call, send, _ask_for_usage(client, send)
+    return call, send, None
+
+
+def _ask_for_usage(client: Any, send: dict[str, Any]) -> UsageRequest | None:
+    """Add ``stream_options.include_usage`` to ``send`` (a streamed chat; our own dict) unless
+    the caller said, or the client's server is known to refuse it; what was added, if any."""
+    support = getattr(client, "_voker_stream_usage", None)
+    if support is None:  # not one of our clients: ask, remembering nothing
+        support = StreamUsage(ask=True)
+    elif not support.ask:
+        return None
+    options = send.get("stream_options")
+    extra_body = send.get("extra_body")
+    if (options is None or isinstance(options, _UNSET)) and (
+        extra_body is None
+        or (isinstance(extra_body, Mapping) and "stream_options" not in extra_body)
+    ):
+        # As extra_body: merged into the JSON as it is, where the typed parameter would
+        # cost the SDK's per-call type-driven transform of it.
+        request = UsageRequest(support, "extra_body", send.get("extra_body", _ABSENT))
+        send["extra_body"] = {**(extra_body or {}), "stream_options": {"include_usage": True}}
+        return request
+    if isinstance(options, Mapping) and "include_usage" not in options:
+        request = UsageRequest(support, "stream_options", options)
+        send["stream_options"] = {**options, "include_usage": True}
+        return request
+    return None
+
+
+class StreamUsage:
+    """Whether to ask a client's server for streamed chat usage on the caller's behalf.
+
+    Held by each of our clients, and shared with its ``copy()``/``with_options()`` children
+    that talk to the same server: a refusal learnt by one (see :class:`UsageRequest`) holds
+    for all of them, so a server that refuses is sent the failing request once, not per call.
+    """
+
+    __slots__ = ("ask",)
+
+    def __init__(self, *, ask: bool) -> None:
+        self.ask = ask
+
+
+class UsageRequest:
+    """The ``stream_options.include_usage`` :func:`begin` added to one streamed chat call, and
+    how to take it back.
+
+    Some servers refuse the parameter, answering 400 with a message naming it: Azure API
+    versions before 2024-09-01-preview ("Unrecognized request argument supplied:
+    stream_options"), older vLLM and gateways. The caller, who did not send it, must get what
+    the plain SDK would have given: :meth:`fallback` makes the request once more with the
+    caller's own arguments (recorded without usage, as the plain call has none) and the client
+    stops asking. Only the refused request is repeated, and the first answer is not recorded.
+    """
+
+    __slots__ = ("_given", "_key", "_support", "asked")
+
+    def __init__(self, support: StreamUsage, key: str, given: Any) -> None:
+        self._support = support
+        self._key = key  # the argument we changed: "extra_body" or "stream_options"
+        self._given = given  # the caller's value of it (_ABSENT: not given)
+        self.asked = True  # whether the request that answered carried our addition
+
+    def _withdrawn(
+        self, exc: openai.BadRequestError, sent: Mapping[str, Any]
+    ) -> dict[str, Any] | None:
+        """The caller's own arguments to send again if ``exc`` is the server refusing our
+        ``stream_options`` (the client then stops asking); None for any other error."""
+        if "stream_options" not in str(exc.message):
+            return None
+        if self._support.ask:
+            self._support.ask = False
+            logger.info(
+                "voker: the server refused stream_options (%s); streamed chat completions on "
+                "this client are no longer asked for usage, and are recorded without it",
+                exc.message,
+            )
+        self.asked = False
+        retry = dict(sent)
+        if self._given is _ABSENT:
+            del retry[self._key]
+        else:
+            retry[self._key] = self._given
+        return retry
+
+    def fallback(self, method: Callable[..., R]) -> Callable[..., R]:
+        """``method`` (the SDK's ``create``) for :meth:`LLMCall.invoke`, repeated without our
+        addition if the server refuses it."""
+
+        @functools.wraps(method)  # LLMCall reads its signature after a TypeError
+        def create(**kwargs: Any) -> R:
+            try:
+                return method(**kwargs)
+            except openai.BadRequestError as exc:
+                retry = self._withdrawn(exc, kwargs)
+                if retry is None:
+                    raise
+            # Outside the except block: an error of the retry is the caller's alone, as the
+            # plain SDK would raise it (no chained context of ours).
+            return method(**retry)
+
+        return create
+
+    def afallback(self, method: Callable[..., Awaitable[R]]) -> Callable[..., Awaitable[R]]:
+        """The async twin of :meth:`fallback`."""
+
+        @functools.wraps(method)
+        async def create(**kwargs: Any) -> R:
+            try:
+                return await method(**kwargs)
+            except openai.BadRequestError as exc:
+                retry = self._withdrawn(exc, kwargs)
+                if retry is None:
+                    raise
+            return await method(**retry)
+
+        return create
 
 
 def begin_pending(

@@ -33,6 +33,7 @@ from typing_extensions import Unpack
 
 from voker_core.ai._openai._calls import (
     CHAT,
+    SDK_REQUEST,
     begin,
     begin_pending,
     keeping_completion,
@@ -70,9 +71,12 @@ class Completions(_completions.Completions):
         set by ``voker_core.context``), ``voker_agent_version``, ``voker_person`` and
         ``voker_properties``. Returns the SDK's ``ChatCompletion`` or ``Stream``.
         """
-        call, send, hide = begin(self, CHAT, kwargs, request_usage=True)
-        result: ChatCompletion | Stream[ChatCompletionChunk] = call.invoke(super().create, send)
-        return settle(call, result, CHAT, hide_usage_chunk=hide)
+        call, send, usage = begin(self, CHAT, kwargs, request_usage=True)
+        create = super().create if usage is None else usage.fallback(super().create)
+        result: ChatCompletion | Stream[ChatCompletionChunk] = call.invoke(
+            create, send, SDK_REQUEST
+        )
+        return settle(call, result, CHAT, hide_usage_chunk=usage is not None and usage.asked)
 
     def parse(
         self,
@@ -97,7 +101,7 @@ class Completions(_completions.Completions):
             voker_properties,
         )
         call, send, _ = begin(self, CHAT, kwargs, stream=False)
-        result = call.invoke(keeping_completion(call, CHAT, super().parse), send)
+        result = call.invoke(keeping_completion(call, CHAT, super().parse), send, SDK_REQUEST)
         return settle(call, result, CHAT)
 
     def stream(
@@ -142,9 +146,10 @@ class AsyncCompletions(_completions.AsyncCompletions):
 
     async def create(self, **kwargs: Any) -> ChatCompletion | AsyncStream[ChatCompletionChunk]:
         """``chat.completions.create``, recorded as one ``llm`` event (see the sync twin)."""
-        call, send, hide = begin(self, CHAT, kwargs, request_usage=True)
-        result = await call.ainvoke(super().create, send)
-        return await settle_async(call, result, CHAT, hide)
+        call, send, usage = begin(self, CHAT, kwargs, request_usage=True)
+        create = super().create if usage is None else usage.afallback(super().create)
+        result = await call.ainvoke(create, send, SDK_REQUEST)
+        return await settle_async(call, result, CHAT, usage is not None and usage.asked)
 
     async def parse(
         self,
@@ -169,7 +174,9 @@ class AsyncCompletions(_completions.AsyncCompletions):
             voker_properties,
         )
         call, send, _ = begin(self, CHAT, kwargs, stream=False)
-        result = await call.ainvoke(keeping_completion_async(call, CHAT, super().parse), send)
+        result = await call.ainvoke(
+            keeping_completion_async(call, CHAT, super().parse), send, SDK_REQUEST
+        )
         return await settle_async(call, result, CHAT, False)
 
     def stream(

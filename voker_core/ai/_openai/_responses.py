@@ -27,6 +27,7 @@ from typing_extensions import Unpack
 
 from voker_core.ai._openai._calls import (
     RESPONSES,
+    SDK_REQUEST,
     begin,
     begin_pending,
     keeping_completion,
@@ -65,7 +66,9 @@ class Responses(_responses.Responses):
         ``voker_properties``. Returns the SDK's ``Response`` or ``Stream``.
         """
         call, send, _ = begin(self, RESPONSES, kwargs)
-        result: Response | Stream[ResponseStreamEvent] = call.invoke(super().create, send)
+        result: Response | Stream[ResponseStreamEvent] = call.invoke(
+            super().create, send, SDK_REQUEST
+        )
         return settle(call, result, RESPONSES)
 
     def parse(
@@ -91,7 +94,7 @@ class Responses(_responses.Responses):
             voker_properties,
         )
         call, send, _ = begin(self, RESPONSES, kwargs)
-        result = call.invoke(keeping_completion(call, RESPONSES, super().parse), send)
+        result = call.invoke(keeping_completion(call, RESPONSES, super().parse), send, SDK_REQUEST)
         return settle(call, result, RESPONSES)
 
     def stream(
@@ -139,7 +142,7 @@ class AsyncResponses(_responses.AsyncResponses):
     async def create(self, **kwargs: Any) -> Response | AsyncStream[ResponseStreamEvent]:
         """``responses.create``, recorded as one ``llm`` event (see the sync twin)."""
         call, send, _ = begin(self, RESPONSES, kwargs)
-        result = await call.ainvoke(super().create, send)
+        result = await call.ainvoke(super().create, send, SDK_REQUEST)
         return await settle_async(call, result, RESPONSES, False)
 
     async def parse(
@@ -165,7 +168,9 @@ class AsyncResponses(_responses.AsyncResponses):
             voker_properties,
         )
         call, send, _ = begin(self, RESPONSES, kwargs)
-        result = await call.ainvoke(keeping_completion_async(call, RESPONSES, super().parse), send)
+        result = await call.ainvoke(
+            keeping_completion_async(call, RESPONSES, super().parse), send, SDK_REQUEST
+        )
         return await settle_async(call, result, RESPONSES, False)
 
     def stream(

@@ -11,6 +11,7 @@ the caller's per-chunk time.
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import re
@@ -246,6 +247,7 @@ def _accumulate_choice(choices: dict[int, dict[str, Any]], choice: Any) -> None:
             "function_call": None,
             "finish_reason": None,
             "logprobs": [],
+            "audio": None,
         }
     delta = getattr(choice, "delta", None)
     if delta is not None:
@@ -255,6 +257,11 @@ def _accumulate_choice(choices: dict[int, dict[str, Any]], choice: Any) -> None:
             state["content"].append(delta.content)
         if delta.refusal:
             state["refusal"].append(delta.refusal)
+        # Audio output (modalities=["text", "audio"]) streams as delta.audio, never content.
+        # SDKs before ChoiceDelta.audio keep it as an extra field: a dict.
+        audio = getattr(delta, "audio", None)
+        if audio is not None:
+            _accumulate_audio(state, audio)
         for call in delta.tool_calls or ():
             slot = state["tool_calls"].setdefault(
                 call.index, {"id": None, "type": "function", "name": [], "arguments": []}
@@ -282,6 +289,22 @@ def _accumulate_choice(choices: dict[int, dict[str, Any]], choice: Any) -> None:
         state["logprobs"].extend(logprobs.content)
 
 
+def _accumulate_audio(state: dict[str, Any], audio: Any) -> None:
+    """One ``delta.audio`` into ``state``: transcript and base64 data pieces are joined later,
+    ``id`` and ``expires_at`` (sent once each, the expiry last) kept."""
+    joined = state["audio"]
+    if joined is None:
+        joined = state["audio"] = {"id": None, "data": [], "expires_at": None, "transcript": []}
+    for name in ("id", "expires_at"):
+        value = _field(audio, name)
+        if value is not None:
+            joined[name] = value
+    for name in ("data", "transcript"):
+        piece = _field(audio, name)
+        if piece:
+            joined[name].append(piece)
+
+
 def _finish_choice(state: dict[str, Any]) -> dict[str, Any]:
     tool_calls = [
         {
@@ -303,6 +326,16 @@ def _finish_choice(state: dict[str, Any]) -> dict[str, Any]:
             "name": "".join(legacy["name"]),
             "arguments": "".join(legacy["arguments"]),
         }
+    audio = state["audio"]
+    if audio is not None:
+        # As a whole completion's message.audio, data included: the event's size cap shortens
+        # base64 first (voker_core.serialize), as for a completion that was not streamed.
+        message["audio"] = {
+            "id": audio["id"],
+            "data": _joined_base64(audio["data"]),
+            "expires_at": audio["expires_at"],
+            "transcript": "".join(audio["transcript"]),
+        }
     return {
         "index": state["index"],
         "message": message,
@@ -313,14 +346,37 @@ def _finish_choice(state: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _joined_base64(pieces: list[str]) -> str:
+    """Base64 pieces as the base64 of their joined bytes. Each piece was encoded on its own and
+    may end in padding, so the pieces' text joined is not valid base64 (if one does not decode:
+    that text, as it came)."""
+    if len(pieces) < 2:
+        return pieces[0] if pieces else ""
+    try:
+        sound = b"".join(base64.b64decode(piece) for piece in pieces)
+    except (ValueError, TypeError):  # binascii.Error is a ValueError
+        return "".join(pieces)
+    return base64.b64encode(sound).decode("ascii")
+
+
 def _chunk_has_content(chunk: Any) -> bool:
     for choice in chunk.choices:
         delta = choice.delta
         if delta is not None and (
-            delta.content or delta.tool_calls or delta.refusal or delta.function_call
+            delta.content
+            or delta.tool_calls
+            or delta.refusal
+            or delta.function_call
+            or _has_audio(getattr(delta, "audio", None))
         ):
             return True
     return False
+
+
+def _has_audio(audio: Any) -> bool:
+    """Whether a ``delta.audio`` carries speech (its transcript or sound), not only an id or
+    the final expiry."""
+    return audio is not None and bool(_field(audio, "transcript") or _field(audio, "data"))
 
 
 class ChatStreamRecorder(StreamRecorder):

@@ -22,7 +22,10 @@ Start it and point the clients at it::
 Endpoints (POST; the suffix decides, so Azure and proxy prefixes work too):
 
 - ``/v1/chat/completions`` — OpenAI Chat Completions (``stream``, ``stream_options``,
-  ``response_format`` json_schema/json_object, ``tools``); also ``.parse()`` and ``.stream()``.
+  ``response_format`` json_schema/json_object, ``tools``, ``modalities=["text", "audio"]``
+  answered as ``message.audio`` / ``delta.audio``); also ``.parse()`` and ``.stream()``. On
+  Azure's deployment path, an ``api-version`` dated before 2024-09-01 refuses
+  ``stream_options`` with a 400, as Azure does.
 - ``/v1/responses`` — OpenAI Responses (``stream``, ``text.format``); also ``.parse()``/``.stream()``.
 - ``/v1/messages`` — Anthropic Messages, plain and ``beta`` (same endpoint; any query string and
   ``anthropic-beta`` header are recorded), ``output_config``; ``.stream()`` and ``.parse()``.

@@ -9,13 +9,22 @@ Responses event stream (`event:` + `data:` frames with `sequence_number`, ending
 Chat extras, as the real services do: a request with `n` > 1 gets `n` choices (choice 0 is the
 scripted reply; the others repeat its text and finish with `stop`, so a test can tell choice 0's
 finish reason from theirs); a stream answered on Azure's deployment path opens with Azure's
-prompt-filter chunk (`choices: []`, `id`/`model` `""`, `created` 0, `prompt_filter_results`).
+prompt-filter chunk (`choices: []`, `id`/`model` `""`, `created` 0, `prompt_filter_results`);
+an Azure request whose `api-version` is dated before 2024-09-01 is refused with Azure's 400
+("Unrecognized request argument supplied: stream_options") if its body has `stream_options`;
+a request with `"audio"` among its `modalities` is answered with audio: the reply text is the
+transcript and its UTF-8 bytes the "sound" (`message.audio` with `content: null`; streamed, as
+`delta.audio` pieces: the id with the first transcript piece, then the transcript, then the
+data in pieces each base64-encoded on its own, padding and all, then `expires_at` alone).
 Responses: a `ToolCall` naming a `custom` tool of the request becomes a `custom_tool_call` item
-(its `input`: the arguments, verbatim when a string).
+(its `input`: the arguments, verbatim when a string); a non-streamed `background: true` request
+is answered with the `queued` response (no output, no usage), and `GET .../responses/{id}` then
+answers the finished one.
 """
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import re
 import time
@@ -66,6 +75,7 @@ class _ChatCallInfo(CallInfo):
 
     choices: int = 1  # the request's `n`
     azure: bool = False  # sent to an Azure deployment path
+    audio: bool = False  # `modalities` asks for audio output
 
 
 _AZURE_PROMPT_FILTER = {
@@ -86,6 +96,12 @@ _AZURE_PROMPT_FILTER = {
 }
 
 
+# Azure API versions are dated; those before this one refuse `stream_options`.
+_AZURE_STREAM_OPTIONS_SINCE = "2024-09-01"
+_AZURE_VERSION_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+_AUDIO_DATA_PIECE = 5  # bytes per streamed audio piece: odd, so pieces end in base64 padding
+
+
 class OpenAIChat(Provider):
     """POST `/v1/chat/completions` (also Azure's `/openai/deployments/{d}/chat/completions`)."""
 
@@ -97,6 +113,17 @@ class OpenAIChat(Provider):
             return None
         deployment = _DEPLOYMENT.search(path)
         return {"deployment": deployment.group(1)} if deployment else {}
+
+    def refuse(
+        self, body: Mapping[str, Any], params: Mapping[str, str], query: Mapping[str, list[str]]
+    ) -> tuple[int, str] | None:
+        """Azure API versions before 2024-09-01-preview do not know `stream_options`."""
+        if "deployment" not in params or "stream_options" not in body:
+            return None
+        version = _AZURE_VERSION_DATE.match((query.get("api-version") or [""])[0])
+        if version is None or version.group() >= _AZURE_STREAM_OPTIONS_SINCE:
+            return None
+        return 400, "Unrecognized request argument supplied: stream_options"
 
     def describe(
         self, body: Mapping[str, Any], params: Mapping[str, str], query: Mapping[str, list[str]]
@@ -114,6 +141,7 @@ class OpenAIChat(Provider):
             stream_options.get("include_usage")
         )
         n = body.get("n")
+        modalities = body.get("modalities")
         return _ChatCallInfo(
             api=self.api,
             model=str(body.get("model") or params.get("deployment") or "gpt-fake"),
@@ -125,6 +153,7 @@ class OpenAIChat(Provider):
             include_usage=include_usage,
             choices=n if isinstance(n, int) and n > 1 else 1,
             azure="deployment" in params,
+            audio=isinstance(modalities, list) and "audio" in modalities,
         )
 
     def render(self, call: CallInfo, reply: ResolvedReply, serial: int) -> Any:
@@ -134,6 +163,14 @@ class OpenAIChat(Provider):
             "refusal": None,
             "annotations": [],
         }
+        if _speaks(call):
+            message["content"] = None
+            message["audio"] = {
+                "id": _audio_id(serial),
+                "data": base64.b64encode(reply.text.encode()).decode("ascii"),
+                "expires_at": int(time.time()) + 3600,
+                "transcript": reply.text,
+            }
         if reply.tool_calls:
             message["tool_calls"] = [
                 {
@@ -201,8 +238,14 @@ class OpenAIChat(Provider):
                 if call.include_usage
                 else {**_AZURE_PROMPT_FILTER}
             )
-        frames.append(chunk(delta({"role": "assistant", "content": "", "refusal": None})))
-        frames += [chunk(delta({"content": piece})) for piece in split_text(reply.text, chunk_size)]
+        if _speaks(call):
+            frames.append(chunk(delta({"role": "assistant", "content": None, "refusal": None})))
+            frames += [chunk(delta({"audio": audio})) for audio in _audio_deltas(reply, serial)]
+        else:
+            frames.append(chunk(delta({"role": "assistant", "content": "", "refusal": None})))
+            frames += [
+                chunk(delta({"content": piece})) for piece in split_text(reply.text, chunk_size)
+            ]
         for index, tc in enumerate(reply.tool_calls):
             head = {
                 "index": index,
@@ -234,6 +277,7 @@ class _ResponsesCallInfo(CallInfo):
     """A Responses request's summary, plus the names of its `custom` (free-form) tools."""
 
     custom_tools: frozenset[str] = frozenset()
+    background: bool = False  # `background: true`: answered queued, finished on retrieval
 
 
 class OpenAIResponses(Provider):
@@ -271,6 +315,7 @@ class OpenAIResponses(Provider):
         )
         return _ResponsesCallInfo(
             custom_tools=custom,
+            background=body.get("background") is True,
             api=self.api,
             model=str(body.get("model") or "gpt-fake"),
             stream=bool(body.get("stream")),
@@ -281,7 +326,15 @@ class OpenAIResponses(Provider):
         )
 
     def render(self, call: CallInfo, reply: ResolvedReply, serial: int) -> Any:
+        if _in_background(call):
+            return {**self._response(call, reply, serial, done=False), "status": "queued"}
         return self._response(call, reply, serial, done=True)
+
+    def kept(self, call: CallInfo, reply: ResolvedReply, serial: int) -> tuple[str, Any] | None:
+        if not _in_background(call):
+            return None
+        final = self._response(call, reply, serial, done=True)
+        return str(final["id"]), final
 
     def render_stream(
         self, call: CallInfo, reply: ResolvedReply, serial: int, chunk_size: int | None
@@ -356,7 +409,12 @@ class OpenAIResponses(Provider):
             "usage": responses_usage(reply) if done else None,
             "user": None,
             "metadata": {},
+            "background": _in_background(call),
         }
+
+
+def _in_background(call: CallInfo) -> bool:
+    return isinstance(call, _ResponsesCallInfo) and call.background
 
 
 def _failure(reply: ResolvedReply) -> dict[str, Any]:
@@ -367,6 +425,31 @@ def _failure(reply: ResolvedReply) -> dict[str, Any]:
 
 def _choice_count(call: CallInfo) -> int:
     return call.choices if isinstance(call, _ChatCallInfo) else 1
+
+
+def _speaks(call: CallInfo) -> bool:
+    return isinstance(call, _ChatCallInfo) and call.audio
+
+
+def _audio_id(serial: int) -> str:
+    return f"audio_fake{serial:08d}"
+
+
+def _audio_deltas(reply: ResolvedReply, serial: int) -> list[dict[str, Any]]:
+    """A spoken reply's `delta.audio` pieces, in the real API's order: the id with the first
+    transcript piece, the transcript, the sound (the text's bytes, each piece base64-encoded
+    on its own), and the expiry alone."""
+    deltas: list[dict[str, Any]] = [
+        {"transcript": piece} for piece in split_text(reply.text, None)
+    ] or [{}]
+    deltas[0]["id"] = _audio_id(serial)
+    sound = reply.text.encode()
+    deltas += [
+        {"data": base64.b64encode(sound[i : i + _AUDIO_DATA_PIECE]).decode("ascii")}
+        for i in range(0, len(sound), _AUDIO_DATA_PIECE)
+    ]
+    deltas.append({"expires_at": int(time.time()) + 3600})
+    return deltas
 
 
 def chat_usage(reply: ResolvedReply) -> dict[str, Any]:

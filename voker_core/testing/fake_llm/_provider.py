@@ -24,6 +24,19 @@ class Provider(ABC):
     def match(self, path: str) -> dict[str, str] | None:
         """Route parameters if this provider serves `POST path`, else `None`."""
 
+    def refuse(
+        self, body: Mapping[str, Any], params: Mapping[str, str], query: Mapping[str, list[str]]
+    ) -> tuple[int, str] | None:
+        """`(status, message)` if the service refuses this request before any model runs (an
+        argument its API version does not know...); answered with `error_body`, and no
+        scripted reply is used up. Default: none refused."""
+        return None
+
+    def kept(self, call: CallInfo, reply: ResolvedReply, serial: int) -> tuple[str, Any] | None:
+        """`(id, body)` of what this (non-streamed) answer leaves on the service for a later
+        `GET <request path>/<id>`: a background response's finished state. Default: nothing."""
+        return None
+
     @abstractmethod
     def describe(
         self, body: Mapping[str, Any], params: Mapping[str, str], query: Mapping[str, list[str]]

@@ -64,6 +64,8 @@ class _State:
     default: ReplySource = field(default_factory=Reply)
     requests: list[RecordedRequest] = field(default_factory=list)
     serial: int = 0
+    # GET path -> (api, body): what answers left for later retrieval (background responses).
+    kept: dict[str, tuple[str, Any]] = field(default_factory=dict)
 
 
 class FakeLLMServer:
@@ -210,6 +212,7 @@ class FakeLLMServer:
             self._state.queue.clear()
             self._state.requests.clear()
             self._state.default = Reply()
+            self._state.kept.clear()
 
     @property
     def pending_replies(self) -> int:
@@ -278,6 +281,8 @@ class FakeLLMServer:
         request_id = f"req_fake{serial:08d}"
         base_headers = [("x-request-id", request_id), ("request-id", request_id)]
         provider, params = _route(method, path)
+        with self._state.lock:
+            kept = self._state.kept.get(path) if method == "GET" else None
         record = RecordedRequest(
             method=method,
             path=path,
@@ -285,10 +290,15 @@ class FakeLLMServer:
             headers=headers,
             body=body,
             raw_body=raw,
-            api=provider.api if provider else None,
+            api=provider.api if provider else kept[0] if kept else None,
             model=None,
             stream=False,
         )
+        if kept is not None:  # retrieving what an earlier answer left (a background response)
+            record.status = 200
+            with self._state.lock:
+                self._state.requests.append(record)
+            return _Plan(200, [*base_headers, _JSON], body=dumps(kept[1]).encode())
         if provider is None:
             return self._fail(record, 404, base_headers, _not_found(method, path))
         if not isinstance(body, Mapping):
@@ -296,6 +306,11 @@ class FakeLLMServer:
             return self._fail(record, 400, base_headers, error)
         call = provider.describe(body, params, query)
         record.model, record.stream = call.model, call.stream
+        refused = provider.refuse(body, params, query)
+        if refused is not None:
+            status, message = refused
+            error = provider.error_body(status, message, None, serial)
+            return self._fail(record, status, base_headers, error)
         with self._state.lock:
             self._state.requests.append(record)
         try:
@@ -333,6 +348,10 @@ class FakeLLMServer:
             return plan
         plan.headers.append(_JSON)
         plan.body = dumps(provider.render(call, resolved, serial)).encode()
+        left = provider.kept(call, resolved, serial)
+        if left is not None:
+            with self._state.lock:
+                self._state.kept[f"{path}/{left[0]}"] = (provider.api, left[1])
         return plan
 
     def _fail(
