@@ -383,9 +383,7 @@ def test_the_sdk_credential_chain_still_applies(
             assert fake_llm.last_request.header("authorization") == "Bearer profile-token"
 
 
-def test_raw_streams_are_recorded_through_the_parsed_stream(
-    fake_llm: Any, voker_client: Any, voker_server: Any
-) -> None:
+def test_raw_streams_are_recorded(fake_llm: Any, voker_client: Any, voker_server: Any) -> None:
     with wrapped(fake_llm, voker_client) as client:
         raw = client.messages.with_raw_response.create(**ARGS, **VOKER, stream=True)
         stream = raw.parse()

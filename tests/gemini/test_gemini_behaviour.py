@@ -307,6 +307,65 @@ def test_the_callers_arguments_are_not_mutated(
     assert len(second["properties"]["inputs"]["contents"]) == 2
 
 
+def _generate(client: Any, contents: Any, voker: dict[str, Any]) -> str:
+    return client.models.generate_content(model=MODEL, contents=contents, **voker).text  # type: ignore[no-any-return]
+
+
+def _generate_stream(client: Any, contents: Any, voker: dict[str, Any]) -> str:
+    chunks = client.models.generate_content_stream(model=MODEL, contents=contents, **voker)
+    return "".join(chunk.text or "" for chunk in chunks)
+
+
+async def _agenerate(client: Any, contents: Any, voker: dict[str, Any]) -> str:
+    response = await client.aio.models.generate_content(model=MODEL, contents=contents, **voker)
+    return response.text  # type: ignore[no-any-return]
+
+
+async def _agenerate_stream(client: Any, contents: Any, voker: dict[str, Any]) -> str:
+    chunks = await client.aio.models.generate_content_stream(
+        model=MODEL, contents=contents, **voker
+    )
+    return "".join([chunk.text or "" async for chunk in chunks])
+
+
+@pytest.mark.parametrize(
+    "generate",
+    [_generate, _generate_stream, _agenerate, _agenerate_stream],
+    ids=lambda f: f.__name__,
+)
+async def test_a_one_shot_iterator_of_contents_is_sent_and_recorded_as_a_list(
+    fake_llm: Any, voker_client: Any, voker_server: Any, generate: Callable[..., Any]
+) -> None:
+    history = ["hello there", {"text": "world"}]
+
+    async def run(client: Any, voker: dict[str, Any]) -> str:
+        result = generate(client, (item for item in history), voker)
+        return await result if isinstance(result, Awaitable) else result  # type: ignore[no-any-return]
+
+    expected = await run(plain(fake_llm), {})
+    sent_plain = fake_llm.requests[-1].body
+    assert (
+        await run(wrapped(fake_llm, voker_client), VOKER) == expected == "Echo: hello there world"
+    )
+    assert fake_llm.requests[-1].body == sent_plain  # the list sends what the generator did
+    assert one_event(voker_client, voker_server)["properties"]["inputs"]["contents"] == history
+
+
+def test_a_chat_message_iterator_is_refused_as_the_sdk_refuses_it(
+    fake_llm: Any, voker_client: Any
+) -> None:
+    # google-genai's chats take no iterator as a message: the caller gets its ValueError, with
+    # the iterator left unread.
+    with pytest.raises(ValueError, match="valid part type") as plain_error:
+        plain(fake_llm).chats.create(model=MODEL).send_message(p for p in ["hi"])  # type: ignore[arg-type]
+    message = iter(["hi"])
+    chat = wrapped(fake_llm, voker_client).chats.create(model=MODEL, **VOKER)
+    with pytest.raises(ValueError) as error:
+        chat.send_message(message)  # type: ignore[arg-type]
+    assert str(error.value).split(", got")[0] == str(plain_error.value).split(", got")[0]
+    assert list(message) == ["hi"]
+
+
 def test_a_failing_before_send_never_reaches_the_caller(fake_llm: Any, voker_server: Any) -> None:
     def before_send(event: dict[str, Any]) -> dict[str, Any]:
         raise RuntimeError("bug in the user's hook")

@@ -57,11 +57,16 @@ cached subclass (same name) whose
 
 and its HTTP response's ``close``/``aclose`` are shadowed on the instance to see closes. Nothing
 here refers back to the stream, so recording never keeps a stream alive.
+
+A raw response whose body the caller reads itself, by any means, is watched at the HTTP level
+instead: :func:`observe_body` and a :class:`BodyRecorder` subclass, whose items are the body's
+chunks as the caller's reads pull them.
 """
 
 from __future__ import annotations
 
 import atexit
+import functools
 import logging
 import os
 import threading
@@ -73,7 +78,7 @@ from typing import Any, TypeVar
 
 from voker_core.ai._recorder import LLMCall, Outcome
 
-__all__ = ["StreamRecorder", "observe_close", "observe_stream"]
+__all__ = ["BodyRecorder", "StreamRecorder", "observe_body", "observe_close", "observe_stream"]
 
 logger = logging.getLogger("voker")
 
@@ -540,3 +545,112 @@ def observe_close(response: Any, recorder: StreamRecorder) -> None:
         _hook_close(response, recorder, ("close", "aclose"))
     except Exception:
         logger.warning("voker: failed to observe a response (ignored)", exc_info=True)
+
+
+# -- responses whose body the caller reads itself -------------------------------------------------
+
+
+class BodyRecorder(StreamRecorder):
+    """Watches an HTTP response whose body the caller reads itself, not read yet (Stainless
+    SDKs' ``with_streaming_response``, a ``with_raw_response`` of a stream): attach it with
+    :func:`observe_body`.
+
+    Its items are the body's raw chunks, kept as they reach the caller, and their arrival
+    times. Every way of reading a body (the SDK's ``parse()`` and its ``Stream``, ``read()``,
+    ``iter_bytes``/``iter_lines``, ``iter_raw``...) pulls it, once, through the HTTP response's
+    ``iter_raw``/``aiter_raw``, which :func:`observe_body` taps. So the wrapper never reads the
+    body for the caller, and records whatever the caller read, however it read it. A subclass
+    turns :meth:`chunks`/:meth:`body` into its outcome, on the delivery thread.
+
+    The call ends when the body has been read to its end (``latency_ms``: to its last chunk),
+    or with what was read when the response is closed or collected first; a body never read
+    ends, timing only, when the response's headers came (not when the caller's ``with`` block
+    closes it: that time is the caller's).
+    """
+
+    __slots__ = ("_answered", "_decode")
+
+    def __init__(self, call: LLMCall, http_response: Any) -> None:
+        super().__init__(call)
+        self._answered = time.perf_counter()  # the response (its headers) is in
+        self._decode: Callable[[bytes], bytes] | None = None
+        encoding = http_response.headers.get("content-encoding", "")
+        if encoding and encoding.lower() != "identity":
+            # The raw chunks are compressed; a response of the same class decodes them (its
+            # decoders are the HTTP library's own), later, on the delivery thread.
+            self._decode = functools.partial(_decoded, type(http_response), encoding)
+
+    def finish(self) -> None:
+        if not self.call.done:
+            times = self._times
+            self.call.end(self, _recorded_outcome, ended=times[-1] if times else self._answered)
+
+    def chunks(self) -> list[tuple[bytes, float]]:
+        """The body read so far, decoded, as ``(bytes, arrival)`` pieces (delivery thread). A
+        compressed body is decoded as a whole: one piece, at its last chunk's arrival."""
+        raw, times = tuple(self.items), tuple(self._times)
+        # Not strict: a body still being read may have kept a chunk and not yet its time.
+        pieces = list(zip(raw, times, strict=False))
+        if self._decode is None or not pieces:
+            return pieces
+        return [(self._decode(b"".join(raw[: len(pieces)])), pieces[-1][1])]
+
+    def body(self) -> bytes:
+        """The body read so far, decoded (delivery thread)."""
+        return b"".join(piece for piece, _ in self.chunks())
+
+
+def _decoded(response_type: Callable[..., Any], encoding: str, raw: bytes) -> bytes:
+    return response_type(200, headers={"content-encoding": encoding}, content=raw).content  # type: ignore[no-any-return]
+
+
+class _BodyTap:
+    """Shadows an HTTP response's ``iter_raw``/``aiter_raw`` on the instance: its raw chunks
+    pass through a :class:`BodyRecorder` on their way to whichever reader pulls them.
+
+    Holds the response weakly: the tap lives on it, and a dropped response must be collected
+    (its recorder then finishes).
+    """
+
+    __slots__ = ("_is_async", "_method", "_recorder", "_response")
+
+    def __init__(
+        self,
+        response: Any,
+        method: Callable[..., Any],
+        recorder: BodyRecorder,
+        *,
+        is_async: bool,
+    ) -> None:
+        self._response = weakref.ref(response)
+        self._method = method
+        self._recorder = recorder
+        self._is_async = is_async
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        response = self._response()
+        if response is None:
+            raise ReferenceError("the HTTP response has been garbage-collected")
+        try:
+            # Nothing left to record, or nothing left to read (the library raises its own error).
+            untapped = self._recorder.call.done or response.is_stream_consumed or response.is_closed
+        except Exception:
+            logger.warning("voker: failed to observe a response's body (ignored)", exc_info=True)
+            untapped = True
+        chunks = self._method(response, *args, **kwargs)
+        if untapped:
+            return chunks
+        return self._recorder.awrap(chunks) if self._is_async else self._recorder.wrap(chunks)
+
+
+def observe_body(http_response: Any, recorder: BodyRecorder, *, is_async: bool) -> None:
+    """Have ``recorder`` see the body of ``http_response`` (an ``httpx`` response whose body
+    has not been read) as the caller reads it, and finish when it has been read, or the
+    response is closed or garbage-collected (see :class:`BodyRecorder`)."""
+    try:
+        name = "aiter_raw" if is_async else "iter_raw"
+        method = getattr(type(http_response), name)
+        setattr(http_response, name, _BodyTap(http_response, method, recorder, is_async=is_async))
+    except Exception:
+        logger.warning("voker: failed to observe a response's body (ignored)", exc_info=True)
+    observe_close(http_response, recorder)

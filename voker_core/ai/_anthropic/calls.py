@@ -8,7 +8,8 @@ Each wrapped method does the same four steps, which differ between sync and asyn
 2. the provider's own method runs with the remaining keyword arguments;
 3. an exception is recorded with :meth:`LLMCall.fail` and re-raised unchanged;
 4. :func:`settle` records the result — a ``Message`` at once, a ``Stream`` when it ends — and
-   returns the provider's object untouched.
+   returns the provider's object untouched. A raw response (``with_raw_response``,
+   ``with_streaming_response``) goes through :func:`settle_raw`/:func:`asettle_raw` instead.
 
 ``messages.stream()`` returns a lazy manager whose request is made on ``with``/``async with``;
 :func:`hook_manager` wraps that request so the stream it opens is recorded the same way.
@@ -25,18 +26,23 @@ from typing import Any
 
 from anthropic import APIResponse, AsyncAPIResponse, AsyncStream, Stream
 
-from voker_core.ai._anthropic.translate import MessageStreamRecorder, message_outcome
+from voker_core.ai._anthropic.translate import (
+    MessageBodyRecorder,
+    MessageStreamRecorder,
+    message_outcome,
+)
 from voker_core.ai._recorder import LLMCall, split_voker_kwargs
-from voker_core.ai._streams import observe_stream
+from voker_core.ai._streams import observe_body, observe_stream
 
 __all__ = [
     "BETA_MESSAGES",
     "HELPER_KEYWORDS_HEADER",
     "MESSAGES",
     "Surface",
+    "asettle_raw",
     "hook_manager",
-    "parse_raw",
     "settle",
+    "settle_raw",
     "start",
     "with_helper_keywords",
 ]
@@ -148,7 +154,7 @@ def _attach_stream(call: LLMCall, surface: Surface, stream: Any, output_format: 
 def settle(call: LLMCall, surface: Surface, value: Any) -> None:
     """Record the value a call returned: a message now, a stream when it finishes.
 
-    For a raw response (``with_raw_response``) pass its parsed body.
+    For a raw response whose body has been read, pass its parsed body (see :func:`settle_raw`).
     """
     try:
         # The usual case first: a (Beta)Message, parsed or not (raw responses and streams
@@ -167,27 +173,57 @@ def settle(call: LLMCall, surface: Surface, value: Any) -> None:
         logger.warning("voker: failed to record an LLM call (ignored)", exc_info=True)
 
 
-def parse_raw(result: Any) -> Any:
-    """The parsed body of a sync raw response (cached by the SDK, so the caller's own
-    ``parse()`` returns the same object); None when ``result`` is not a raw response."""
-    if not isinstance(result, APIResponse):
-        return None
+def settle_raw(call: LLMCall, surface: Surface, response: APIResponse[Any]) -> None:
+    """Record a sync raw response: from the body the caller reads, if it is not read yet (see
+    :func:`_watch_body`); else from its parsed body (cached by the SDK, so the caller's own
+    ``parse()`` returns the same object)."""
+    if _watch_body(call, surface, response, is_async=False):
+        return
     try:
-        return result.parse()
+        parsed: Any = response.parse()
     except Exception:
         logger.debug("voker: could not parse a raw Anthropic response", exc_info=True)
-        return None
+        parsed = response
+    settle(call, surface, parsed)
 
 
-async def aparse_raw(result: Any) -> Any:
-    """The async twin of :func:`parse_raw`."""
-    if not isinstance(result, AsyncAPIResponse):
-        return None
+async def asettle_raw(call: LLMCall, surface: Surface, response: AsyncAPIResponse[Any]) -> None:
+    """The async twin of :func:`settle_raw`."""
+    if _watch_body(call, surface, response, is_async=True):
+        return
     try:
-        return await result.parse()
+        parsed: Any = await response.parse()
     except Exception:
         logger.debug("voker: could not parse a raw Anthropic response", exc_info=True)
-        return None
+        parsed = response
+    settle(call, surface, parsed)
+
+
+def _watch_body(
+    call: LLMCall,
+    surface: Surface,
+    response: APIResponse[Any] | AsyncAPIResponse[Any],
+    *,
+    is_async: bool,
+) -> bool:
+    """Whether ``response``'s body is still unread (``with_streaming_response``, or a raw
+    response of a stream); it is then recorded from what the caller reads of it.
+
+    Reading it here (even ``parse()``, which builds a stream but reads a message's body) would
+    take the body from a caller who reads it raw (``iter_raw()`` then raises
+    ``StreamConsumed``), and read it before the caller asked; and a stream parsed here would
+    see nothing of a caller reading its lines.
+    """
+    try:
+        http_response = response.http_response
+        if http_response.is_stream_consumed:
+            return False
+        recorder = MessageBodyRecorder(call, http_response, beta=surface.beta, sse=call.stream)
+        observe_body(http_response, recorder, is_async=is_async)
+    except Exception:
+        logger.warning("voker: failed to observe a raw Anthropic response (ignored)", exc_info=True)
+        call.succeed(output=None)  # the body is the caller's: not read to record it
+    return True
 
 
 def _request_attribute(manager: Any) -> str | None:

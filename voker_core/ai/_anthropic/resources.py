@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar, cast, overload
 
-from anthropic import Omit, omit
+from anthropic import APIResponse, AsyncAPIResponse, Omit, omit
 from anthropic._compat import cached_property
 from anthropic.lib._parse._response import ResponseFormatT
 from anthropic.resources.beta import AsyncBeta, Beta
@@ -33,10 +33,10 @@ from voker_core.ai._anthropic.calls import (
     HELPER_KEYWORDS_HEADER,
     MESSAGES,
     Surface,
-    aparse_raw,
+    asettle_raw,
     hook_manager,
-    parse_raw,
     settle,
+    settle_raw,
     start,
     with_helper_keywords,
 )
@@ -81,8 +81,10 @@ def _create(resource: Any, surface: Surface, method: Callable[..., R], kwargs: d
     if call is None:
         return method(**provider_kwargs)
     result = call.invoke(method, provider_kwargs)
-    parsed = parse_raw(result)
-    settle(call, surface, result if parsed is None else parsed)
+    if isinstance(result, APIResponse):  # with_raw_response / with_streaming_response
+        settle_raw(call, surface, result)
+    else:
+        settle(call, surface, result)
     return result
 
 
@@ -93,8 +95,10 @@ async def _acreate(
     if call is None:
         return await method(**provider_kwargs)
     result = await call.ainvoke(method, provider_kwargs)
-    parsed = await aparse_raw(result)
-    settle(call, surface, result if parsed is None else parsed)
+    if isinstance(result, AsyncAPIResponse):  # with_raw_response / with_streaming_response
+        await asettle_raw(call, surface, result)
+    else:
+        settle(call, surface, result)
     return result
 
 

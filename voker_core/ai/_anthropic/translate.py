@@ -9,20 +9,32 @@ Streams are assembled with the SDK's own ``accumulate_event`` (the function its
 ``MessageStream`` uses), so the recorded output of a stream is the message
 ``get_final_message()`` returns; the assembly runs on the delivery worker, not on the caller's
 thread.
+
+A raw response whose body the caller reads itself (``with_streaming_response``, a
+``with_raw_response`` stream) is recorded from the bytes it read (:class:`MessageBodyRecorder`):
+they are decoded on the delivery worker as the SDK decodes them, a message's JSON or a stream's
+server-sent events.
 """
 
 from __future__ import annotations
 
 import functools
 import inspect
+import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from voker_core.ai._recorder import LLMCall, Outcome, Usage, normalise_finish_reason
-from voker_core.ai._streams import StreamRecorder
+from voker_core.ai._streams import BodyRecorder, StreamRecorder
 
-__all__ = ["MessageStreamRecorder", "finish_reason", "message_outcome", "usage_of"]
+__all__ = [
+    "MessageBodyRecorder",
+    "MessageStreamRecorder",
+    "finish_reason",
+    "message_outcome",
+    "usage_of",
+]
 
 logger = logging.getLogger("voker")
 
@@ -62,7 +74,9 @@ def message_outcome(message: Any) -> Outcome:
     )
 
 
-def _accumulate_function(beta: bool, stream: Any) -> Callable[..., Any]:
+def _accumulate_function(beta: bool, http_response: Any) -> Callable[..., Any]:
+    """The SDK's ``accumulate_event`` for a stream (the beta one takes the request's headers
+    in later releases: ``http_response``'s, when it has them)."""
     accumulate_event: Callable[..., Any]
     if beta:
         from anthropic.lib.streaming._beta_messages import accumulate_event as beta_accumulate
@@ -74,7 +88,7 @@ def _accumulate_function(beta: bool, stream: Any) -> Callable[..., Any]:
     fixed: dict[str, Any] = {}
     if "request_headers" in accepts:  # the beta one, in later releases
         try:
-            fixed["request_headers"] = stream.response.request.headers
+            fixed["request_headers"] = http_response.request.headers
         except Exception:
             fixed["request_headers"] = None
     return functools.partial(accumulate_event, **fixed)
@@ -157,33 +171,149 @@ class MessageStreamRecorder(StreamRecorder):
         self, call: LLMCall, *, beta: bool, stream: Any, output_format: Any = None
     ) -> None:
         super().__init__(call)
-        self._accumulate = _accumulate_function(beta, stream)
+        self._accumulate = _accumulate_function(beta, getattr(stream, "response", None))
         self._output_format = output_format
 
     def has_content(self, item: Any) -> bool:
-        return getattr(item, "type", None) == "content_block_delta"
+        return _is_content(item)
 
     def outcome(self) -> Outcome:
-        events = tuple(self.items)
-        # message_start comes first and the last message_delta near the end: look from both ends.
-        start = next((e for e in events if getattr(e, "type", None) == "message_start"), None)
-        if start is None:
-            return Outcome()
-        delta = next(
-            (e for e in reversed(events) if getattr(e, "type", None) == "message_delta"), None
-        )
-        message = start.message
-        if delta is None:
-            stop_reason, usage = None, usage_of(message.usage)
-        else:
-            stop_reason, usage = delta.delta.stop_reason, _updated_usage(message.usage, delta.usage)
-        model = getattr(message, "model", None)
-        return Outcome(
-            output=_AssembledMessage(events, self._accumulate, self._output_format),
-            model=model if isinstance(model, str) else None,
-            usage=usage,
-            finish_reason=finish_reason(stop_reason),
-        )
+        return _events_outcome(tuple(self.items), self._accumulate, self._output_format)
+
+
+def _is_content(event: Any) -> bool:
+    """Whether a stream event carries output (the first one is the first token)."""
+    return getattr(event, "type", None) == "content_block_delta"
+
+
+def _events_outcome(
+    events: tuple[Any, ...], accumulate: Callable[..., Any], output_format: Any
+) -> Outcome:
+    """The outcome of a stream's events: model, usage and stop reason from the
+    ``message_start`` and the last ``message_delta``, the message assembled later."""
+    # message_start comes first and the last message_delta near the end: look from both ends.
+    start = next((e for e in events if getattr(e, "type", None) == "message_start"), None)
+    if start is None:
+        return Outcome()
+    delta = next((e for e in reversed(events) if getattr(e, "type", None) == "message_delta"), None)
+    message = start.message
+    if delta is None:
+        stop_reason, usage = None, usage_of(message.usage)
+    else:
+        stop_reason, usage = delta.delta.stop_reason, _updated_usage(message.usage, delta.usage)
+    model = getattr(message, "model", None)
+    return Outcome(
+        output=_AssembledMessage(events, accumulate, output_format),
+        model=model if isinstance(model, str) else None,
+        usage=usage,
+        finish_reason=finish_reason(stop_reason),
+    )
+
+
+class MessageBodyRecorder(BodyRecorder):
+    """Records a Messages response from the body its caller read itself (see
+    :class:`~voker_core.ai._streams.BodyRecorder`): a ``Message``'s JSON, or a stream's
+    server-sent events, decoded on the delivery worker as the SDK decodes them."""
+
+    __slots__ = ("_accumulate", "_beta")
+
+    def __init__(self, call: LLMCall, http_response: Any, *, beta: bool, sse: bool) -> None:
+        super().__init__(call, http_response)
+        self._beta = beta
+        # None: the body is a message, not a stream.
+        self._accumulate = _accumulate_function(beta, http_response) if sse else None
+
+    def has_content(self, item: Any) -> bool:
+        return _is_content(item)
+
+    def outcome(self) -> Outcome:
+        if self._accumulate is None:
+            try:
+                data = json.loads(self.body())
+            except ValueError:  # nothing read, or not all of it
+                return Outcome()
+            return message_outcome(_construct(_message_type(self._beta), data))
+        events, times, error = _stream_events(self.chunks(), _event_type(self._beta))
+        # From here on the items are the events, each at the arrival of the bytes that
+        # completed it: first_token_at() finds the first token among them, as in a stream.
+        self.items, self._times = events, times
+        outcome = _events_outcome(tuple(events), self._accumulate, None)
+        return outcome if error is None else outcome._replace(error=error)
+
+
+def _stream_events(
+    chunks: Iterable[tuple[bytes, float]], event_type: Any
+) -> tuple[list[Any], list[float], dict[str, Any] | None]:
+    """The events of a Messages stream's body (as its ``Stream`` yields them: ``ping`` and
+    empty ones left out), when each arrived, and the ``error`` event the stream reported (the
+    ``Stream`` raises it; the raw reader saw it in the body), if any."""
+    from anthropic._streaming import SSEDecoder
+
+    events: list[Any] = []
+    times: list[float] = []
+    arrival = 0.0
+
+    def pieces() -> Iterator[bytes]:
+        nonlocal arrival
+        for piece, at in chunks:
+            arrival = at  # the decoder yields an event once the piece completing it is read
+            yield piece
+
+    try:
+        for sse in SSEDecoder().iter_bytes(pieces()):
+            if sse.event == "error":
+                return events, times, _stream_error(sse.data)
+            if sse.event is None or sse.event == "ping" or not sse.data:
+                continue
+            events.append(_construct(event_type, sse.json()))
+            times.append(arrival)
+    except Exception:  # a body cut short: keep the events before the cut
+        logger.debug("voker: stopped decoding a raw Anthropic stream", exc_info=True)
+    return events, times, None
+
+
+def _stream_error(data: str) -> dict[str, Any]:
+    """A stream's ``error`` event, in ``error_info``'s shape."""
+    try:
+        payload = json.loads(data)
+    except ValueError:
+        payload = None
+    error = payload.get("error") if isinstance(payload, dict) else None
+    kind, message = (
+        (error.get("type"), error.get("message")) if isinstance(error, dict) else (None, None)
+    )
+    return {
+        "type": kind if isinstance(kind, str) and kind else "error",
+        "message": message if isinstance(message, str) else data,
+        "status_code": None,
+    }
+
+
+def _construct(type_: Any, data: Any) -> Any:
+    """``data`` as the SDK makes it into ``type_`` for a response (without validation)."""
+    from anthropic._models import construct_type
+
+    return construct_type(type_=type_, value=data)
+
+
+def _message_type(beta: bool) -> Any:
+    if beta:
+        from anthropic.types.beta import BetaMessage
+
+        return BetaMessage
+    from anthropic.types import Message
+
+    return Message
+
+
+def _event_type(beta: bool) -> Any:
+    if beta:
+        from anthropic.types.beta import BetaRawMessageStreamEvent
+
+        return BetaRawMessageStreamEvent
+    from anthropic.types import RawMessageStreamEvent
+
+    return RawMessageStreamEvent
 
 
 def _updated_usage(start: Any, delta: Any) -> Usage | None:

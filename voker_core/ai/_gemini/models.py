@@ -8,6 +8,7 @@ event, with the final response and its usage). Everything else is the SDK's.
 
 from __future__ import annotations
 
+import io
 from collections.abc import AsyncIterator, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +25,11 @@ if TYPE_CHECKING:
 __all__ = ["RecordedAsyncModels", "RecordedModels"]
 
 
+# The usual types of ``contents``, which can be read more than once (checked first: cheaper
+# than the isinstance check against the Iterator ABC).
+_MANY_TIMES = frozenset({str, list})
+
+
 def _prepare(
     client: VokerClient | None,
     model: str,
@@ -33,6 +39,14 @@ def _prepare(
     *,
     stream: bool,
 ) -> tuple[Any, dict[str, Any]]:
+    if (
+        type(contents) not in _MANY_TIMES
+        and isinstance(contents, Iterator)
+        and not isinstance(contents, io.IOBase)  # (files iterate too)
+    ):
+        # A one-shot iterator (the SDK takes any): read once, here, so that the list is both
+        # what is sent and what is recorded - not the generator's repr.
+        contents = list(contents)
     kwargs: dict[str, Any] = {"model": model, "contents": contents, "config": config, **voker}
     return start(
         client, kwargs, stream=stream, inputs=lambda: request_inputs(model, contents, config)

@@ -6,6 +6,10 @@ frames `message_start` (input and cache token counts), `content_block_start`, `p
 `content_block_delta` (`text_delta` / `input_json_delta`), `content_block_stop`, `message_delta`
 (stop reason and output tokens only, so a client must combine it with `message_start`),
 `message_stop`. Anthropic's `input_tokens` excludes cache reads and writes.
+
+`Reply(failed=True)` streamed: the model fails after the HTTP 200, as Anthropic reports it, with
+an `error` event (`overloaded_error`; `error_message` its message) in place of `message_delta`
+and `message_stop`. Not streamed, it is ignored.
 """
 
 from __future__ import annotations
@@ -160,6 +164,17 @@ class AnthropicMessages(Provider):
             ]
             events.append({"type": "content_block_stop", "index": index})
             index += 1
+        if reply.failed:
+            events.append(
+                {
+                    "type": "error",
+                    "error": {
+                        "type": "overloaded_error",
+                        "message": reply.failure_message or "Overloaded",
+                    },
+                }
+            )
+            return [sse_data(event, event=str(event["type"])) for event in events]
         delta_usage: dict[str, Any] = {"output_tokens": reply.output_tokens}
         if reply.reasoning_tokens:
             delta_usage["output_tokens_details"] = {"thinking_tokens": reply.reasoning_tokens}

@@ -93,7 +93,9 @@ class Reply:
       value that affects a non-streaming answer).
     - `failed`: the model fails after an HTTP 200, as the Responses API reports it: a response
       with `status: "failed"` and an `error` (`error_message` its message); streamed, an
-      `error` event in place of `response.completed`. Other APIs ignore it.
+      `error` event in place of `response.completed`. A streamed Anthropic message sends an
+      `error` event (`overloaded_error`) in place of `message_delta`/`message_stop`. Other APIs
+      ignore it.
     - `blocked_prompt`: Gemini refuses the prompt itself: no candidates, and
       `promptFeedback.blockReason: SAFETY`. Other APIs ignore it.
     """
