@@ -396,3 +396,22 @@ def test_raw_streams_are_recorded(fake_llm: Any, voker_client: Any, voker_server
     assert first["properties"]["stream"] is True
     assert first["properties"]["output"]["content"][0]["text"] == "Echo: hello there world"
     assert second["properties"]["output"]["content"][0]["text"] == message.content[0].text
+
+
+async def test_arguments_the_sdk_checks_itself_record_nothing(
+    fake_llm: Any, voker_client: Any, voker_server: Any
+) -> None:
+    """A non-streamed request whose max_tokens could take longer than the SDK allows is refused
+    by the SDK (ValueError: use streaming) before any request: no call, so no event."""
+    huge = {**ARGS, "max_tokens": 1_000_000}
+    with pytest.raises(ValueError, match=r"[Ss]tream") as plain_error:
+        anthropic.Anthropic(**client_options(fake_llm)).messages.create(**huge)
+    with wrapped(fake_llm, voker_client) as client, pytest.raises(ValueError) as error:
+        client.messages.create(**huge, **VOKER)
+    async with awrapped(fake_llm, voker_client) as aclient:
+        with pytest.raises(ValueError):
+            await aclient.messages.create(**huge, **VOKER)
+    assert str(error.value) == str(plain_error.value)
+    assert fake_llm.requests == []
+    assert voker_client.flush(10)
+    assert voker_server.events(event_name="llm") == []

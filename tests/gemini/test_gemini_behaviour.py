@@ -442,3 +442,37 @@ def test_a_blocked_prompt_finishes_with_content_filter(
     for event in events:
         assert event["properties"]["finish_reason"] == "content_filter"
         assert event["properties"]["error"] is None
+
+
+async def test_arguments_the_sdk_refuses_before_any_request_record_nothing(
+    fake_llm: Any, voker_client: Any, voker_server: Any
+) -> None:
+    """A misspelt config key (pydantic's ValidationError, a ValueError) or a message the SDK
+    cannot take raises the SDK's own error before any request: no call, so no event - plain,
+    streamed (refused on its first step), async and in a chat. A provider error after a request
+    is still recorded."""
+    bad = {"temprature": 0.2}
+    client = wrapped(fake_llm, voker_client)
+    refused: list[Callable[[], Any]] = [
+        lambda: client.models.generate_content(model=MODEL, contents=PROMPT, config=bad, **VOKER),
+        lambda: list(
+            client.models.generate_content_stream(model=MODEL, contents=PROMPT, config=bad, **VOKER)
+        ),
+        lambda: client.chats.create(model=MODEL, **VOKER).send_message(123),  # type: ignore[arg-type]
+    ]
+    for call in refused:
+        with pytest.raises(ValueError):
+            call()
+    with pytest.raises(ValueError):
+        await client.aio.models.generate_content(model=MODEL, contents=PROMPT, config=bad, **VOKER)
+    with pytest.raises(ValueError):
+        async for _ in await client.aio.models.generate_content_stream(
+            model=MODEL, contents=PROMPT, config=bad, **VOKER
+        ):
+            pass
+    assert fake_llm.requests == []
+    fake_llm.queue_reply(Reply(error_status=503))
+    with pytest.raises(errors.ServerError):
+        client.models.generate_content(model=MODEL, contents=PROMPT, **VOKER)
+    [event] = llm_events(voker_client, voker_server)
+    assert event["properties"]["error"]["status_code"] == 503

@@ -55,6 +55,8 @@ __all__ = [
     "error_info",
     "guarded",
     "normalise_finish_reason",
+    "refused_before_request",
+    "request_code_of",
     "resolve_associations",
     "split_voker_kwargs",
     "stainless_request_code",
@@ -464,13 +466,29 @@ def stainless_request_code(base_client: ModuleType) -> frozenset[CodeType]:
     ``AsyncAPIClient.request`` of its ``_base_client`` module. Computed once, at import.
 
     A method missing from some SDK version is left out; an empty set turns the check off."""
+    return request_code_of(
+        *(
+            getattr(getattr(base_client, name, None), "request", None)
+            for name in ("SyncAPIClient", "AsyncAPIClient")
+        )
+    )
+
+
+def request_code_of(*methods: Any) -> frozenset[CodeType]:
+    """The code objects of ``methods``, an SDK's request methods (the ``request_code`` of
+    :meth:`LLMCall.invoke`); a method an SDK version lacks (None) is left out."""
     codes: set[CodeType] = set()
-    for name in ("SyncAPIClient", "AsyncAPIClient"):
-        request = getattr(getattr(base_client, name, None), "request", None)
-        code = getattr(inspect.unwrap(request), "__code__", None) if callable(request) else None
+    for method in methods:
+        code = getattr(inspect.unwrap(method), "__code__", None) if callable(method) else None
         if isinstance(code, CodeType):
             codes.add(code)
     return frozenset(codes)
+
+
+def refused_before_request(exc: BaseException, request_code: Collection[CodeType]) -> bool:
+    """Whether ``exc`` was raised by the SDK before any request: its traceback never entered
+    one of the SDK's request methods (``request_code``; empty: never said)."""
+    return bool(request_code) and not _passed_through(exc.__traceback__, request_code)
 
 
 def _passed_through(traceback: TracebackType | None, code: Collection[CodeType]) -> bool:
@@ -676,7 +694,7 @@ class LLMCall:
         Decided here, after the exception, so a call that succeeds pays nothing for it.
         """
         if (isinstance(exc, TypeError) and not _accepts(method, kwargs)) or (
-            request_code and not _passed_through(exc.__traceback__, request_code)
+            refused_before_request(exc, request_code)
         ):
             self.discard()
         else:

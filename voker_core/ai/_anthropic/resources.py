@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar, cast, overload
 
-from anthropic import APIResponse, AsyncAPIResponse, Omit, omit
+from anthropic import APIResponse, AsyncAPIResponse, Omit, _base_client, omit
 from anthropic._compat import cached_property
 from anthropic.lib._parse._response import ResponseFormatT
 from anthropic.resources.beta import AsyncBeta, Beta
@@ -40,6 +40,7 @@ from voker_core.ai._anthropic.calls import (
     start,
     with_helper_keywords,
 )
+from voker_core.ai._recorder import stainless_request_code
 
 if TYPE_CHECKING:
     from anthropic import AsyncStream, Stream
@@ -63,6 +64,10 @@ if TYPE_CHECKING:
 
 R = TypeVar("R")
 
+# Every request the SDK makes goes through these: an error raised before them is the SDK refusing
+# the call's arguments, not a call (see LLMCall.invoke).
+SDK_REQUEST = stainless_request_code(_base_client)
+
 __all__ = [
     "RecordedAsyncBeta",
     "RecordedAsyncBetaMessages",
@@ -80,7 +85,7 @@ def _create(resource: Any, surface: Surface, method: Callable[..., R], kwargs: d
     call, provider_kwargs = start(resource, surface, kwargs)
     if call is None:
         return method(**provider_kwargs)
-    result = call.invoke(method, provider_kwargs)
+    result = call.invoke(method, provider_kwargs, SDK_REQUEST)
     if isinstance(result, APIResponse):  # with_raw_response / with_streaming_response
         settle_raw(call, surface, result)
     else:
@@ -94,7 +99,7 @@ async def _acreate(
     call, provider_kwargs = start(resource, surface, kwargs)
     if call is None:
         return await method(**provider_kwargs)
-    result = await call.ainvoke(method, provider_kwargs)
+    result = await call.ainvoke(method, provider_kwargs, SDK_REQUEST)
     if isinstance(result, AsyncAPIResponse):  # with_raw_response / with_streaming_response
         await asettle_raw(call, surface, result)
     else:

@@ -5,7 +5,7 @@ A wrapped method does (the async twin differs only by the ``await``)::
     call, send = start(voker_client, kwargs, stream=False, inputs=lambda: ...)  # TypeError
     if call is None:                   # the recorder itself failed: just call the provider
         return method(**send)
-    response = call.invoke(method, send)
+    response = call.invoke(method, send, REQUEST_CODE)  # see translate.REQUEST_CODE
     settle(call, response)
     return response
 

@@ -23,7 +23,7 @@ from google.genai.models import AsyncModels, Models
 
 from voker_core.ai._gemini.calls import settle, start, voker_kwargs
 from voker_core.ai._gemini.streams import AsyncChunkStream, ChunkStream
-from voker_core.ai._gemini.translate import RecordedInputs, request_inputs
+from voker_core.ai._gemini.translate import REQUEST_CODE, RecordedInputs, request_inputs
 
 if TYPE_CHECKING:
     from voker_core.ai._recorder import LLMCall
@@ -128,7 +128,9 @@ class RecordedChat(Chat, _TurnRecording):
         call = self._voker_start(message, config, voker, stream=False)
         if call is None:
             return super().send_message(message, config)
-        response = call.invoke(super().send_message, {"message": message, "config": config})
+        response = call.invoke(
+            super().send_message, {"message": message, "config": config}, REQUEST_CODE
+        )
         settle(call, response)
         return response
 
@@ -189,7 +191,9 @@ class RecordedAsyncChat(AsyncChat, _TurnRecording):
         call = self._voker_start(message, config, voker, stream=False)
         if call is None:
             return await super().send_message(message, config)
-        response = await call.ainvoke(super().send_message, {"message": message, "config": config})
+        response = await call.ainvoke(
+            super().send_message, {"message": message, "config": config}, REQUEST_CODE
+        )
         settle(call, response)
         return response
 
@@ -211,9 +215,9 @@ class RecordedAsyncChat(AsyncChat, _TurnRecording):
         call = self._voker_start(message, config, voker, stream=True)
         if call is None:
             return await super().send_message_stream(message, config)
-        chunks = await call.ainvoke(
-            super().send_message_stream, {"message": message, "config": config}
-        )  # no request yet
+        chunks = await call.ainvoke(  # no request yet
+            super().send_message_stream, {"message": message, "config": config}, REQUEST_CODE
+        )
         return AsyncChunkStream(chunks, call)
 
 

@@ -17,7 +17,7 @@ from google.genai.models import AsyncModels, Models
 
 from voker_core.ai._gemini.calls import settle, start, voker_kwargs
 from voker_core.ai._gemini.streams import AsyncChunkStream, ChunkStream
-from voker_core.ai._gemini.translate import request_inputs
+from voker_core.ai._gemini.translate import REQUEST_CODE, request_inputs
 
 if TYPE_CHECKING:
     from voker_core.client import VokerClient
@@ -82,7 +82,9 @@ class RecordedModels(Models):
         call, send = _prepare(self._voker_client, model, contents, config, voker, stream=False)
         if call is None:
             return super().generate_content(**send)
-        response: types.GenerateContentResponse = call.invoke(super().generate_content, send)
+        response: types.GenerateContentResponse = call.invoke(
+            super().generate_content, send, REQUEST_CODE
+        )
         settle(call, response)
         return response
 
@@ -135,7 +137,9 @@ class RecordedAsyncModels(AsyncModels):
         call, send = _prepare(self._voker_client, model, contents, config, voker, stream=False)
         if call is None:
             return await super().generate_content(**send)
-        response: types.GenerateContentResponse = await call.ainvoke(super().generate_content, send)
+        response: types.GenerateContentResponse = await call.ainvoke(
+            super().generate_content, send, REQUEST_CODE
+        )
         settle(call, response)
         return response
 
@@ -158,5 +162,7 @@ class RecordedAsyncModels(AsyncModels):
         call, send = _prepare(self._voker_client, model, contents, config, voker, stream=True)
         if call is None:
             return await super().generate_content_stream(**send)
-        chunks = await call.ainvoke(super().generate_content_stream, send)  # no request yet
+        chunks = await call.ainvoke(  # no request yet
+            super().generate_content_stream, send, REQUEST_CODE
+        )
         return AsyncChunkStream(chunks, call)

@@ -35,8 +35,16 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
+from google.genai._api_client import BaseApiClient
+
 from voker_core._snapshot import freeze, thaw
-from voker_core.ai._recorder import Outcome, Usage, normalise_finish_reason
+from voker_core.ai._recorder import (
+    Outcome,
+    Usage,
+    normalise_finish_reason,
+    refused_before_request,
+    request_code_of,
+)
 from voker_core.ai._streams import StreamRecorder
 
 __all__ = [
@@ -262,10 +270,28 @@ def response_outcome(response: Any) -> Outcome:
     )
 
 
+# Every request google-genai makes goes through one of these (see LLMCall.invoke): an error
+# raised before them is the SDK refusing the call's arguments (a misspelt config key), not a call.
+REQUEST_CODE = request_code_of(
+    BaseApiClient.request,
+    BaseApiClient.request_streamed,
+    getattr(BaseApiClient, "async_request", None),
+    getattr(BaseApiClient, "async_request_streamed", None),
+)
+
+
 class ChunkStreamRecorder(StreamRecorder):
     """Records a ``generate_content_stream``/``send_message_stream`` iteration."""
 
     __slots__ = ()
+
+    def fail(self, exc: BaseException) -> None:
+        # The SDK checks the arguments on the stream's first step: refused there, no request
+        # was made and there is nothing to record (as for a call, see LLMCall._failed).
+        if not self.items and refused_before_request(exc, REQUEST_CODE):
+            self.call.discard()
+        else:
+            super().fail(exc)
 
     def has_content(self, item: Any) -> bool:
         return _has_content(item)
