@@ -24,7 +24,8 @@ least ``Retry-After``) and probes with one request at a time until one succeeds,
 outage costs one request per backoff step, not one per queued event. An outage never costs an
 event: only a "poison" request is given up after :data:`MAX_ATTEMPTS` attempts - one the server
 answers with an error of its own (500, 501...) each time, or that keeps failing while other
-writes get through. Other 4xx responses are permanent: logged, counted as ``failed``, dropped. ``fingerprint-not-found`` makes a new fingerprint and resends.
+writes get through. Other 4xx responses are permanent: logged, counted as ``failed``, dropped.
+``fingerprint-not-found`` makes a new fingerprint and resends.
 
 Bounds. At most ``max_queue_size`` items are held (newer ones are dropped and counted, with a
 rate-limited warning), so memory stays bounded however long Voker is down. ``close`` never waits
@@ -205,7 +206,7 @@ class _Item:
         # Writes sent by the engine when this item last failed: attempts count towards giving up
         # only while others succeed in between, so a long outage never drops the probed item.
         self.sent_mark = -1
-        # Its last attempt was answered with a server error (see _ANSWERED_5XX): that counts even
+        # Its last attempt was answered with a server error (not _OUTAGE_5XX): that counts even
         # while nothing else gets through, so a request the server always fails on is given up.
         self.server_error = False
 
