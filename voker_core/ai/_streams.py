@@ -599,6 +599,21 @@ class BodyRecorder(StreamRecorder):
         """The body read so far, decoded (delivery thread)."""
         return b"".join(piece for piece, _ in self.chunks())
 
+    def server_sent_events(self, decoder: Any) -> Iterator[tuple[Any, float]]:
+        """The body read so far as ``decoder`` (an SDK's own SSE decoder, with its
+        ``iter_bytes``) parses it, each event with the arrival of the piece that completed it
+        (delivery thread). A body cut mid-event ends at the last whole one."""
+        arrival = 0.0
+
+        def pieces() -> Iterator[bytes]:
+            nonlocal arrival
+            for piece, at in self.chunks():
+                arrival = at  # the decoder yields an event once the piece completing it is read
+                yield piece
+
+        for event in decoder.iter_bytes(pieces()):
+            yield event, arrival
+
 
 def _decoded(response_type: Callable[..., Any], encoding: str, raw: bytes) -> bytes:
     return response_type(200, headers={"content-encoding": encoding}, content=raw).content  # type: ignore[no-any-return]

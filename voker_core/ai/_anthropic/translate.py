@@ -22,7 +22,7 @@ import functools
 import inspect
 import json
 import logging
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 from voker_core.ai._recorder import LLMCall, Outcome, Usage, normalise_finish_reason
@@ -233,7 +233,7 @@ class MessageBodyRecorder(BodyRecorder):
             except ValueError:  # nothing read, or not all of it
                 return Outcome()
             return message_outcome(_construct(_message_type(self._beta), data))
-        events, times, error = _stream_events(self.chunks(), _event_type(self._beta))
+        events, times, error = _stream_events(self, _event_type(self._beta))
         # From here on the items are the events, each at the arrival of the bytes that
         # completed it: first_token_at() finds the first token among them, as in a stream.
         self.items, self._times = events, times
@@ -242,7 +242,7 @@ class MessageBodyRecorder(BodyRecorder):
 
 
 def _stream_events(
-    chunks: Iterable[tuple[bytes, float]], event_type: Any
+    recorder: BodyRecorder, event_type: Any
 ) -> tuple[list[Any], list[float], dict[str, Any] | None]:
     """The events of a Messages stream's body (as its ``Stream`` yields them: ``ping`` and
     empty ones left out), when each arrived, and the ``error`` event the stream reported (the
@@ -251,16 +251,8 @@ def _stream_events(
 
     events: list[Any] = []
     times: list[float] = []
-    arrival = 0.0
-
-    def pieces() -> Iterator[bytes]:
-        nonlocal arrival
-        for piece, at in chunks:
-            arrival = at  # the decoder yields an event once the piece completing it is read
-            yield piece
-
     try:
-        for sse in SSEDecoder().iter_bytes(pieces()):
+        for sse, arrival in recorder.server_sent_events(SSEDecoder()):
             if sse.event == "error":
                 return events, times, _stream_error(sse.data)
             if sse.event is None or sse.event == "ping" or not sse.data:

@@ -23,12 +23,23 @@ from openai.types.beta.response_create_params import (
 from typing_extensions import Unpack
 
 from voker_core.ai._openai._calls import SDK_REQUEST, Api, begin, settle, settle_async
-from voker_core.ai._openai._translate import ResponsesStreamRecorder, responses_outcome
+from voker_core.ai._openai._translate import (
+    ResponsesBodyRecorder,
+    ResponsesStreamRecorder,
+    responses_outcome,
+)
 from voker_core.ai._openai._typing import RequestOptions, VokerArgs
 
 __all__ = ["AsyncBetaResponses", "BetaResponses"]
 
-BETA_RESPONSES = Api("openai-responses", responses_outcome, ResponsesStreamRecorder, BetaResponse)
+BETA_RESPONSES = Api(
+    "openai-responses",
+    responses_outcome,
+    ResponsesStreamRecorder,
+    BetaResponse,
+    ResponsesBodyRecorder,
+    BetaResponseStreamEvent,
+)
 
 
 class BetaResponsesCreateNonStreaming(

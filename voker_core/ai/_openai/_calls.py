@@ -11,7 +11,10 @@ A wrapped method does::
 
 ``settle`` records a returned response, or attaches a stream recorder to a returned stream, and
 always hands back the provider's object unchanged. It also understands the
-``with_raw_response`` / ``with_streaming_response`` wrappers, which call the same methods.
+``with_raw_response`` / ``with_streaming_response`` wrappers, which call the same methods: a raw
+response whose body is still unread (``with_streaming_response``, a ``with_raw_response``
+stream) is left to the caller and recorded from what the caller reads of it
+(:func:`~voker_core.ai._streams.observe_body`).
 
 ``.stream()`` helpers make their request later (when the stream manager is entered) through our
 own ``create``. The call is begun in ``.stream()`` (so a missing session raises at once) and
@@ -22,29 +25,35 @@ removes before anything reaches the network.
 from __future__ import annotations
 
 import functools
-import json
 import logging
 import threading
-import time
-import weakref
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any, NamedTuple, TypeVar, cast
+from typing import Any, NamedTuple, TypeVar
 
 import openai
 from openai import AsyncStream, Omit, Stream
 from openai._legacy_response import LegacyAPIResponse
-from openai._response import AsyncAPIResponse, BaseAPIResponse
-from openai.types.chat import ChatCompletion
-from openai.types.responses import Response
+from openai._response import BaseAPIResponse
+from openai.types.chat import ChatCompletion, ChatCompletionChunk
+from openai.types.responses import Response, ResponseStreamEvent
 
 from voker_core.ai._openai._translate import (
+    ChatBodyRecorder,
     ChatStreamRecorder,
+    ResponsesBodyRecorder,
     ResponsesStreamRecorder,
+    body_outcome,
     chat_outcome,
     responses_outcome,
 )
 from voker_core.ai._recorder import LLMCall, Outcome, stainless_request_code
-from voker_core.ai._streams import StreamRecorder, _recorder_of, observe_close, observe_stream
+from voker_core.ai._streams import (
+    BodyRecorder,
+    StreamRecorder,
+    _recorder_of,
+    observe_body,
+    observe_stream,
+)
 
 __all__ = [
     "CHAT",
@@ -87,10 +96,27 @@ class Api(NamedTuple):
     outcome: Callable[[Any], Outcome]
     stream_recorder: Callable[..., StreamRecorder]
     model_class: type[Any]
+    # A raw body the caller reads itself: its recorder, and the type of a stream's items.
+    body_recorder: Callable[..., BodyRecorder]
+    event_type: Any
 
 
-CHAT = Api("openai-chat-completions", chat_outcome, ChatStreamRecorder, ChatCompletion)
-RESPONSES = Api("openai-responses", responses_outcome, ResponsesStreamRecorder, Response)
+CHAT = Api(
+    "openai-chat-completions",
+    chat_outcome,
+    ChatStreamRecorder,
+    ChatCompletion,
+    ChatBodyRecorder,
+    ChatCompletionChunk,
+)
+RESPONSES = Api(
+    "openai-responses",
+    responses_outcome,
+    ResponsesStreamRecorder,
+    Response,
+    ResponsesBodyRecorder,
+    ResponseStreamEvent,
+)
 
 
 class PendingCall(str):
@@ -282,100 +308,6 @@ def begin_pending(
     return call, send
 
 
-class _BodyRecorder(StreamRecorder):
-    """``with_streaming_response`` without SSE: read what the caller read, when it closes.
-
-    ``latency_ms`` runs to when the body had arrived, not to the close: the caller's own work
-    inside its ``with`` block is not the model's. httpx closes the HTTP response itself as soon
-    as the body is read (:class:`_ReadClock` notes that moment); the body then becomes this
-    recorder's one item, stamped with it, so :meth:`StreamRecorder.finish` ends the call there.
-    """
-
-    __slots__ = ("_api", "_http", "read_at")
-
-    def __init__(self, call: LLMCall, api: Api, http_response: Any) -> None:
-        super().__init__(call)
-        self._api = api
-        self._http = weakref.ref(http_response)  # the hook lives on the response: no cycle
-        self.read_at: float | None = None  # set by _ReadClock when the body has been read
-        _ReadClock.watch(http_response, self)
-
-    def finish(self) -> None:
-        if not self.call.done and not self.items:
-            # The body's bytes, if the caller read them; parsed later, on the delivery thread.
-            body = _content_of(self._http())
-            if body is not None:
-                self.items.append(body)
-                if self.read_at is not None:
-                    self._times.append(self.read_at)
-        super().finish()
-
-    def outcome(self) -> Outcome:
-        return _body_outcome(self._api, self.items[0] if self.items else None)
-
-
-class _ReadClock:
-    """Shadows an HTTP response's ``close``/``aclose`` on the instance: notes when it was first
-    closed (httpx closes a response itself once its body is read) on a :class:`_BodyRecorder`,
-    then closes.
-
-    Removes itself at the first close, which undoes the cycle it makes (response -> clock ->
-    response); the recorder is held weakly, so a dropped response takes nothing of ours along.
-    """
-
-    __slots__ = ("_method", "_name", "_recorder", "_response")
-
-    def __init__(
-        self, response: Any, name: str, method: Callable[..., Any], recorder: _BodyRecorder
-    ) -> None:
-        self._response = response
-        self._name = name
-        self._method = method
-        self._recorder = weakref.ref(recorder)
-
-    @classmethod
-    def watch(cls, response: Any, recorder: _BodyRecorder) -> None:
-        try:
-            for name in ("close", "aclose"):
-                method = getattr(type(response), name, None)
-                if callable(method):
-                    setattr(response, name, cls(response, name, method, recorder))
-        except Exception:
-            logger.warning("voker: failed to time a response's body (ignored)", exc_info=True)
-
-    def __call__(self) -> Any:
-        response = self._response
-        try:
-            recorder = self._recorder()
-            if recorder is not None and recorder.read_at is None:
-                recorder.read_at = time.perf_counter()
-            for name in ("close", "aclose"):  # either close ends the body: unhook both
-                if isinstance(vars(response).get(name), _ReadClock):
-                    delattr(response, name)
-        except Exception:
-            logger.warning("voker: failed to time a response's body (ignored)", exc_info=True)
-        return self._method(response)
-
-
-def _content_of(http_response: Any) -> bytes | None:
-    """An httpx response's body if it has been read (None otherwise: nothing is read here)."""
-    try:
-        return http_response.content  # type: ignore[no-any-return]  # raises unless read
-    except Exception:
-        return None
-
-
-def _body_outcome(api: Api, body: bytes | None) -> Outcome:
-    """The outcome of a response body's JSON (delivery thread); empty if it is not one."""
-    if body is None:
-        return Outcome()
-    try:
-        data = json.loads(body)
-    except ValueError:
-        return Outcome()
-    return api.outcome(api.model_class.model_validate(data))
-
-
 def _fail_with_completion(call: LLMCall, api: Api, exc: BaseException) -> None:
     """Record ``exc`` with the response it carries, if any: the SDK's parse helpers raise
     after the model answered (``LengthFinishReasonError``... carry ``completion``), and the
@@ -425,49 +357,90 @@ def settle(
     api: Api,
     *,
     hide_usage_chunk: bool = False,
-    parsed: Any = None,
+    is_async: bool = False,
 ) -> R:
-    """Record ``result`` (or watch it, for streams); return it unchanged. Never raises.
-
-    ``parsed``: for an async ``with_streaming_response`` stream, the ``Stream`` its
-    ``await parse()`` returned (the sync path parses here).
-    """
+    """Record ``result`` (or watch it, for streams and unread raw bodies); return it unchanged.
+    Never raises. ``is_async``: ``result`` came from an async client."""
     try:
         if isinstance(result, api.model_class):  # the usual case first: a parsed response
             call.end(result, api.outcome)
         elif isinstance(result, (Stream, AsyncStream)):
             _observe(result, call, api, hide_usage_chunk)
-        elif isinstance(result, LegacyAPIResponse):
-            # with_raw_response: the body is read already; parse() is cached, so the caller's
-            # own parse() returns this very object (for streams, the stream we observe).
-            try:
-                parsed = result.parse()
-            except Exception as exc:
-                # A parse helper's error (length limit, invalid JSON...): the caller's own
-                # parse() raises it too. The response is recorded from its body.
-                body = _content_of(result.http_response)
-                call.fail(exc, output=body, translate=functools.partial(_body_outcome, api))
-            else:
-                _settle_parsed(call, parsed, api, hide_usage_chunk)
-        elif isinstance(result, BaseAPIResponse):
-            # with_streaming_response: nothing read yet.
-            if getattr(result, "_is_sse_stream", False):
-                if parsed is None and not isinstance(result, AsyncAPIResponse):
-                    parsed = cast(Any, result).parse()  # builds the Stream; reads nothing
-                if parsed is not None:
-                    _settle_parsed(call, parsed, api, hide_usage_chunk)
-                else:
-                    observe_close(result, StreamRecorder(call))
-            else:
-                # Watch the wrapper's close (its context manager's exit), not the HTTP
-                # response's: httpx closes that itself in the middle of reading the body.
-                observe_close(result, _BodyRecorder(call, api, result.http_response))
+        elif isinstance(result, (LegacyAPIResponse, BaseAPIResponse)):
+            _settle_raw(call, result, api, hide_usage_chunk, is_async)
         else:
             call.succeed_with(result, api.outcome)
     except Exception:
         logger.warning("voker: failed to record an OpenAI response (ignored)", exc_info=True)
         call.succeed(output=None)
     return result
+
+
+def _settle_raw(
+    call: LLMCall,
+    response: LegacyAPIResponse[Any] | BaseAPIResponse[Any],
+    api: Api,
+    hide_usage_chunk: bool,
+    is_async: bool,
+) -> None:
+    """Record a raw response: from what the caller reads of its body if that is still unread
+    (``with_streaming_response``, a ``with_raw_response`` stream), else from its parsed body."""
+    if _watch_body(call, api, response, is_async=is_async):
+        return
+    translate = functools.partial(body_outcome, body_type=api.model_class, translate=api.outcome)
+    if not isinstance(response, LegacyAPIResponse):  # read already (not by the SDKs we know)
+        call.succeed_with(_read_body(response), translate)
+        return
+    # with_raw_response: the body is read already; parse() is cached, so the caller's own
+    # parse() returns this very object.
+    try:
+        parsed = response.parse()
+    except Exception as exc:
+        # A parse helper's error (length limit, invalid JSON...): the caller's own parse()
+        # raises it too. The response is recorded from its body.
+        call.fail(exc, output=_read_body(response), translate=translate)
+    else:
+        _settle_parsed(call, parsed, api, hide_usage_chunk)
+
+
+def _read_body(response: LegacyAPIResponse[Any] | BaseAPIResponse[Any]) -> bytes | None:
+    """The body of a raw response whose body has been read (None if it cannot be had)."""
+    try:
+        return response.http_response.content
+    except Exception:
+        return None
+
+
+def _watch_body(
+    call: LLMCall,
+    api: Api,
+    response: LegacyAPIResponse[Any] | BaseAPIResponse[Any],
+    *,
+    is_async: bool,
+) -> bool:
+    """Whether ``response``'s body is still unread; it is then recorded from what the caller
+    reads of it, however it reads it (see :class:`~voker_core.ai._streams.BodyRecorder`).
+
+    Reading it here (even ``parse()``, which builds a stream but reads a response's body)
+    would take the body from a caller who reads it raw (``iter_raw()`` then raises
+    ``StreamConsumed``), and read it before the caller asked; and a stream parsed here would
+    see nothing of a caller reading its lines.
+    """
+    try:
+        http_response = response.http_response
+        if http_response.is_stream_consumed:
+            return False
+        # Whether the SDK makes a stream of it: APIResponse's flag, LegacyAPIResponse's.
+        sse = getattr(response, "_is_sse_stream", None)
+        if sse is None:
+            sse = getattr(response, "_stream", call.stream)
+        body_type = api.event_type if sse else api.model_class
+        recorder = api.body_recorder(call, http_response, body_type, sse=bool(sse))
+        observe_body(http_response, recorder, is_async=is_async)
+    except Exception:
+        logger.warning("voker: failed to observe a raw OpenAI response (ignored)", exc_info=True)
+        call.succeed(output=None)  # the body is the caller's: not read to record it
+    return True
 
 
 def _settle_parsed(call: LLMCall, parsed: Any, api: Api, hide_usage_chunk: bool) -> None:
@@ -608,10 +581,5 @@ def merge_named(
 
 
 async def settle_async(call: LLMCall, result: R, api: Api, hide: bool) -> R:
-    parsed = None
-    if isinstance(result, AsyncAPIResponse) and getattr(result, "_is_sse_stream", False):
-        try:
-            parsed = await result.parse()  # builds the AsyncStream (cached); reads nothing
-        except Exception:
-            parsed = None
-    return settle(call, result, api, hide_usage_chunk=hide, parsed=parsed)
+    """:func:`settle` for an async client's ``result``."""
+    return settle(call, result, api, hide_usage_chunk=hide, is_async=True)

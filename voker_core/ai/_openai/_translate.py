@@ -7,6 +7,12 @@ Streams keep only references to the chunks/events on the caller's thread; the fi
 assembled from them later, when the delivery worker serialises the event (the ``to_dict`` of
 :class:`ChatStreamOutput` / :class:`ResponsesStreamOutput`), so streaming adds almost nothing to
 the caller's per-chunk time.
+
+A raw response whose body the caller reads itself (``with_streaming_response``, a
+``with_raw_response`` stream) is recorded from the bytes it read (:class:`ChatBodyRecorder`,
+:class:`ResponsesBodyRecorder`): they are decoded on the delivery worker as the SDK decodes them
+(a response's JSON, or a stream's server-sent events with the SDK's own ``SSEDecoder``), and
+read by the same translation as the SDK's objects.
 """
 
 from __future__ import annotations
@@ -15,20 +21,25 @@ import base64
 import json
 import logging
 import re
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from typing import Any
 
 from voker_core.ai._recorder import LLMCall, Outcome, Usage
-from voker_core.ai._streams import StreamRecorder
+from voker_core.ai._streams import BodyRecorder, StreamRecorder
 
 __all__ = [
+    "ChatBodyRecorder",
     "ChatStreamOutput",
     "ChatStreamRecorder",
+    "ResponsesBodyRecorder",
     "ResponsesStreamOutput",
     "ResponsesStreamRecorder",
+    "body_outcome",
     "chat_outcome",
+    "chat_stream_outcome",
     "chat_usage",
     "responses_outcome",
+    "responses_stream_outcome",
     "responses_usage",
 ]
 
@@ -379,6 +390,31 @@ def _has_audio(audio: Any) -> bool:
     return audio is not None and bool(_field(audio, "transcript") or _field(audio, "data"))
 
 
+def chat_stream_outcome(chunks: tuple[Any, ...], usage: Any = None) -> Outcome:
+    """The outcome of a chat stream's chunks (``usage``: a hidden usage chunk's, if any)."""
+    if not chunks and usage is None:
+        return Outcome()
+    finish = None
+    for chunk in reversed(chunks):
+        if usage is None and chunk.usage is not None:
+            usage = chunk.usage
+        if finish is None:
+            # Choice 0's, as for a whole completion (chat_outcome): with n > 1 the choices
+            # finish in any order, for different reasons.
+            for choice in chunk.choices:
+                if choice.finish_reason and not choice.index:
+                    finish = choice.finish_reason
+                    break
+        if usage is not None and finish is not None:
+            break
+    return Outcome(
+        output=ChatStreamOutput(chunks, usage),
+        model=_chunk_header(chunks, ("model",))["model"],
+        usage=chat_usage(usage),
+        finish_reason=_chat_finish(finish),
+    )
+
+
 class ChatStreamRecorder(StreamRecorder):
     """Records a ``Stream[ChatCompletionChunk]``.
 
@@ -427,34 +463,13 @@ class ChatStreamRecorder(StreamRecorder):
         return _chunk_has_content(item)
 
     def outcome(self) -> Outcome:
-        chunks = tuple(self.items)
         usage = self._usage
         if isinstance(usage, bytes):
             try:
                 usage = json.loads(usage).get("usage")
             except (ValueError, AttributeError):
                 usage = None
-        if not chunks and usage is None:
-            return Outcome()
-        finish = None
-        for chunk in reversed(chunks):
-            if usage is None and chunk.usage is not None:
-                usage = chunk.usage
-            if finish is None:
-                # Choice 0's, as for a whole completion (chat_outcome): with n > 1 the choices
-                # finish in any order, for different reasons.
-                for choice in chunk.choices:
-                    if choice.finish_reason and not choice.index:
-                        finish = choice.finish_reason
-                        break
-            if usage is not None and finish is not None:
-                break
-        return Outcome(
-            output=ChatStreamOutput(chunks, usage),
-            model=_chunk_header(chunks, ("model",))["model"],
-            usage=chat_usage(usage),
-            finish_reason=_chat_finish(finish),
-        )
+        return chat_stream_outcome(tuple(self.items), usage)
 
     def release(self) -> None:
         super().release()
@@ -600,24 +615,171 @@ class ResponsesStreamRecorder(StreamRecorder):
     __slots__ = ()
 
     def has_content(self, item: Any) -> bool:
-        return str(getattr(item, "type", "")).endswith(".delta")
+        return _is_responses_content(item)
 
     def outcome(self) -> Outcome:
-        events = tuple(self.items)
-        if not events:
-            return Outcome()
-        snapshot = failure = None
-        for event in reversed(events):  # the final response comes last, when it comes
-            kind = getattr(event, "type", None)
-            if kind in _RESPONSES_FINAL_EVENTS:
-                return responses_outcome(event.response)
-            if snapshot is None and kind in _RESPONSES_SNAPSHOT_EVENTS:
-                snapshot = event.response
-            if failure is None and kind == "error":  # the SDK hands it over, raising nothing
-                failure = _reported_error(event)
-        return Outcome(
-            output=ResponsesStreamOutput(snapshot, events),
-            model=getattr(snapshot, "model", None),
-            finish_reason="error" if failure is not None else None,
-            error=failure,
-        )
+        return responses_stream_outcome(tuple(self.items))
+
+
+def _is_responses_content(event: Any) -> bool:
+    """Whether a Responses stream event carries output (the first one is the first token)."""
+    return str(getattr(event, "type", "")).endswith(".delta")
+
+
+def responses_stream_outcome(events: tuple[Any, ...]) -> Outcome:
+    """The outcome of a Responses stream's events: the final ``response`` when one arrived,
+    else the partial one rebuilt from them."""
+    if not events:
+        return Outcome()
+    snapshot = failure = None
+    for event in reversed(events):  # the final response comes last, when it comes
+        kind = getattr(event, "type", None)
+        if kind in _RESPONSES_FINAL_EVENTS:
+            return responses_outcome(event.response)
+        if snapshot is None and kind in _RESPONSES_SNAPSHOT_EVENTS:
+            snapshot = event.response
+        if failure is None and kind == "error":  # the SDK hands it over, raising nothing
+            failure = _reported_error(event)
+    return Outcome(
+        output=ResponsesStreamOutput(snapshot, events),
+        model=getattr(snapshot, "model", None),
+        finish_reason="error" if failure is not None else None,
+        error=failure,
+    )
+
+
+# -- raw bodies the caller reads itself ----------------------------------------------------------
+
+
+def body_outcome(
+    body: bytes | None, body_type: Any, translate: Callable[[Any], Outcome]
+) -> Outcome:
+    """The outcome of a response's JSON body, made into ``body_type`` as the SDK makes it and
+    read by ``translate`` (delivery thread); empty if it is not one (nothing read, or not all
+    of it)."""
+    if not body:
+        return Outcome()
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return Outcome()
+    if not isinstance(data, dict):
+        return Outcome()
+    return translate(_construct(body_type, data))
+
+
+class _OpenAIBodyRecorder(BodyRecorder):
+    """Records an OpenAI response from the body its caller read itself (see
+    :class:`~voker_core.ai._streams.BodyRecorder`): a response's JSON, or a stream's
+    server-sent events, decoded on the delivery worker as the SDK decodes them and read by the
+    translation of the SDK's own objects."""
+
+    __slots__ = ("_sse", "_type")
+
+    def __init__(self, call: LLMCall, http_response: Any, body_type: Any, *, sse: bool) -> None:
+        """``body_type``: what the SDK makes of the body - the response's type, or with
+        ``sse`` (the body is a stream) the type of its items."""
+        super().__init__(call, http_response)
+        self._type = body_type
+        self._sse = sse
+
+    def _response_outcome(self, response: Any) -> Outcome:
+        raise NotImplementedError
+
+    def _stream_outcome(self, items: tuple[Any, ...]) -> Outcome:
+        raise NotImplementedError
+
+    def _is_content(self, item: Any) -> bool:
+        raise NotImplementedError
+
+    def has_content(self, item: Any) -> bool:
+        # Before outcome() (or for a body that is not a stream) the items are raw bytes.
+        return not isinstance(item, bytes) and self._is_content(item)
+
+    def outcome(self) -> Outcome:
+        if not self._sse:
+            return body_outcome(self.body(), self._type, self._response_outcome)
+        items, times, error = _stream_items(self, self._type)
+        # From here on the items are the stream's, each at the arrival of the bytes that
+        # completed it: first_token_at() finds the first token among them, as in a stream.
+        self.items, self._times = items, times
+        outcome = self._stream_outcome(tuple(items))
+        return outcome if error is None else outcome._replace(error=error)
+
+
+class ChatBodyRecorder(_OpenAIBodyRecorder):
+    """A chat completion's body (``ChatCompletion``), or a chat stream's (its chunks)."""
+
+    __slots__ = ()
+
+    def _response_outcome(self, response: Any) -> Outcome:
+        return chat_outcome(response)
+
+    def _stream_outcome(self, items: tuple[Any, ...]) -> Outcome:
+        return chat_stream_outcome(items)
+
+    def _is_content(self, item: Any) -> bool:
+        return _chunk_has_content(item)
+
+
+class ResponsesBodyRecorder(_OpenAIBodyRecorder):
+    """A Responses API response's body (``Response``, ``BetaResponse``), or a Responses
+    stream's (its events)."""
+
+    __slots__ = ()
+
+    def _response_outcome(self, response: Any) -> Outcome:
+        return responses_outcome(response)
+
+    def _stream_outcome(self, items: tuple[Any, ...]) -> Outcome:
+        return responses_stream_outcome(items)
+
+    def _is_content(self, item: Any) -> bool:
+        return _is_responses_content(item)
+
+
+def _stream_items(
+    recorder: BodyRecorder, item_type: Any
+) -> tuple[list[Any], list[float], dict[str, Any] | None]:
+    """The items of a stream's body as the SDK's ``Stream`` yields them (up to ``[DONE]``),
+    when each arrived, and the error the stream reported in its body (the ``Stream`` raises
+    ``APIError`` for it; a raw reader saw it in the body), if any."""
+    from openai._streaming import SSEDecoder
+
+    items: list[Any] = []
+    times: list[float] = []
+    try:
+        for sse, arrival in recorder.server_sent_events(SSEDecoder()):
+            if sse.data.startswith("[DONE]"):
+                break
+            data = sse.json()
+            if isinstance(data, Mapping) and data.get("error"):
+                return items, times, _stream_error(data["error"])
+            items.append(_construct(item_type, data))
+            times.append(arrival)
+    except Exception:  # a body cut short: keep the items before the cut
+        logger.debug("voker: stopped decoding a raw OpenAI stream", exc_info=True)
+    return items, times, None
+
+
+def _stream_error(error: Any) -> dict[str, Any]:
+    """The ``error`` a stream's body reported, in ``error_info``'s shape (the message the
+    SDK's ``APIError`` would carry)."""
+    kind = message = None
+    if isinstance(error, Mapping):
+        kind = error.get("type") or error.get("code")
+        message = error.get("message")
+    return {
+        "type": kind if isinstance(kind, str) and kind else "error",
+        "message": message
+        if isinstance(message, str) and message
+        else "An error occurred during streaming",
+        "status_code": None,
+    }
+
+
+def _construct(type_: Any, data: Any) -> Any:
+    """``data`` as the SDK makes it into ``type_`` for a response (without validation)."""
+    from openai._models import construct_type
+
+    return construct_type(type_=type_, value=data)
