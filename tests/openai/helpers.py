@@ -7,8 +7,13 @@ from collections.abc import Iterator
 from typing import Any
 
 import openai
+import openai._base_client
 
 from voker_core.ai import provider_openai
+
+#: The HTTP library the installed openai is built on (httpx2 from openai 2.x, httpx before): a
+#: mock transport or an http_client handed to the SDK must be that library's.
+HTTP: Any = getattr(openai._base_client, "httpx2", None) or openai._base_client.httpx
 
 #: Every property DESIGN §5 puts on an ``llm`` event (``time_to_first_token_ms``: streams only).
 EVENT_KEYS = frozenset(

@@ -12,12 +12,12 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
-import httpx2
 import openai
 import pytest
 
 from tests.openai.helpers import (
     CHAT_ARGS,
+    HTTP,
     RESPONSES_ARGS,
     VOKER,
     aplain,
@@ -259,8 +259,8 @@ def test_a_dropped_response_is_recorded_once_when_collected(
     assert len(llm_events(voker_client, voker_server)) == 1
 
 
-def _mock_client(voker_client: Any, answer: Callable[[httpx2.Request], httpx2.Response]) -> OpenAI:
-    http_client = httpx2.Client(transport=httpx2.MockTransport(answer))
+def _mock_client(voker_client: Any, answer: Callable[[Any], Any]) -> OpenAI:
+    http_client = HTTP.Client(transport=HTTP.MockTransport(answer))
     return OpenAI(api_key="k", max_retries=0, http_client=http_client, voker_client=voker_client)
 
 
@@ -280,10 +280,10 @@ def test_a_compressed_body_is_recorded_decoded(voker_client: Any, voker_server: 
         "usage": {"prompt_tokens": 5, "completion_tokens": 1, "total_tokens": 6},
     }
 
-    def answer(request: httpx2.Request) -> httpx2.Response:
+    def answer(request: Any) -> Any:
         body = gzip.compress(json.dumps(completion).encode())
         headers = {"content-type": "application/json", "content-encoding": "gzip"}
-        return httpx2.Response(200, headers=headers, stream=httpx2.ByteStream(body))
+        return HTTP.Response(200, headers=headers, stream=HTTP.ByteStream(body))
 
     with _mock_client(voker_client, answer) as client:
         with client.chat.completions.with_streaming_response.create(
@@ -454,7 +454,7 @@ def test_a_raw_stream_cut_midway_records_the_error_the_caller_got(
     fake_llm: Any, voker_client: Any, voker_server: Any, surface: Surface
 ) -> None:
     def read(client: Any, voker: dict[str, Any]) -> BaseException:
-        with pytest.raises(httpx2.HTTPError) as error:
+        with pytest.raises(HTTP.HTTPError) as error:
             with surface.resource(client).with_streaming_response.create(
                 **surface.stream_args, **voker
             ) as response:
@@ -510,14 +510,14 @@ def _sse(*payloads: Any) -> bytes:
     )
 
 
-def _failing_chat_stream(request: httpx2.Request) -> httpx2.Response:
+def _failing_chat_stream(request: Any) -> Any:
     body = _sse(
         {**_CHUNK, "choices": [{"index": 0, "delta": {"role": "assistant", "content": "Hal"}}]},
         {"error": {"message": "Upstream went away", "type": "server_error", "code": None}},
         b"[DONE]",
     )
     headers = {"content-type": "text/event-stream"}
-    return httpx2.Response(200, headers=headers, stream=httpx2.ByteStream(body))
+    return HTTP.Response(200, headers=headers, stream=HTTP.ByteStream(body))
 
 
 def test_an_error_in_a_raw_chat_stream_is_recorded_however_it_is_read(
